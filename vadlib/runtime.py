@@ -1,0 +1,50 @@
+"""Run-time helpers shared by every stage: seeding, device choice and progress bars."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import Iterable, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch (if imported) and return a NumPy generator for the caller."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency, but vadlib.data does not need it
+        pass
+    return np.random.default_rng(seed)
+
+
+def torch_device(requested: str = "auto"):
+    """The torch device for ``requested`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``).
+
+    ``auto`` picks CUDA when it is available. The card itself is chosen by ``CUDA_VISIBLE_DEVICES``
+    (set per job by :mod:`vadlib.devices` or by SLURM), so ``cuda`` means the first visible card.
+    """
+    import torch
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {requested!r} was requested but CUDA is not available")
+    return device
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterable[T]:
+    """A tqdm progress bar on stderr; quiet when ``VADLIB_PROGRESS=0``."""
+    from tqdm.auto import tqdm
+
+    disable = os.environ.get("VADLIB_PROGRESS", "1") == "0"
+    return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, disable=disable,
+                dynamic_ncols=True, mininterval=1.0)

@@ -48,3 +48,25 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: s
     disable = os.environ.get("VADLIB_PROGRESS", "1") == "0"
     return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, disable=disable,
                 dynamic_ncols=True, mininterval=1.0)
+
+
+def log_to(path: str | None) -> None:
+    """Send this process's output to ``path`` (a rule's log file); an uncaught error is written both
+    there and to the original stderr, so the console still says what failed and where."""
+    if not path:
+        return
+    import traceback
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    console = sys.__stderr__
+    stream = open(path, "w", buffering=1)
+    sys.stdout = sys.stderr = stream
+
+    def hook(kind, value, tb):
+        text = "".join(traceback.format_exception(kind, value, tb))
+        stream.write(text)
+        stream.flush()
+        console.write(f"{kind.__name__}: {value}\n(full traceback in {path})\n")
+
+    sys.excepthook = hook

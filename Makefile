@@ -1,0 +1,41 @@
+# Two commands on a fresh clone: `make demo` and `make test`. Both create .venv when it is missing and
+# install the project with its dependencies (versions pinned by constraints.txt) first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast lint dry-run bench report clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --resources gpu=1 -- results/synthetic/auc.json
+	@$(BIN)/python -m vadlib.evaluate.table results/synthetic/auc.json
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
+
+dry-run: install
+	$(BIN)/snakemake -n --configfile config/demo.yaml results/synthetic/auc.json
+
+report: install
+	$(BIN)/snakemake --configfile config/demo.yaml --report report.html results/synthetic/auc.json
+
+clean:
+	rm -rf results .snakemake report.html

@@ -1,0 +1,27 @@
+"""Video anomaly detection pipeline: raw videos -> frames -> features / flow / pseudo-anomalies ->
+detectors -> frame-level ROC/AUC report. See README.md and shared design notes for the stages."""
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/data.smk"
+include: "rules/reference.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    """The report of the built-in synthetic dataset (the default target)."""
+    input:
+        f"{RESULTS}/synthetic/auc.json",
+    default_target: True

@@ -1,0 +1,23 @@
+"""The training-free reference scorer (motion energy), a row in every report."""
+
+
+register_method("reference", None)
+
+
+rule reference_scores:
+    """Score every test video by its motion energy (mean absolute frame difference, smoothed)."""
+    input:
+        frames=lambda wc: per_video(wc.dataset, "frames", test_videos(wc.dataset)),
+    output:
+        scores=f"{RESULTS}/{{dataset}}/scores/reference.npz",
+    params:
+        videos=lambda wc: test_videos(wc.dataset),
+        protocols=lambda wc: protocols(wc.dataset),
+        reference=config["reference"],
+        code=code_version("reference.py", "scores.py"),
+    log:
+        f"{RESULTS}/{{dataset}}/logs/reference.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/reference.tsv"
+    script:
+        "../workflow_scripts/reference.py"

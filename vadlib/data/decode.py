@@ -1,0 +1,229 @@
+"""Decoding: a video file or a folder of frames into a frames store (uint8 ``[T, H, W, 3]`` RGB).
+
+Video files are read with decord when it is installed (its wheels exist for Linux x86_64 only) and
+with OpenCV otherwise; both sit behind :func:`iter_video`, the one place that reads a video. Frame
+folders are read with OpenCV in natural order and must be numbered without gaps.
+
+A corrupt, truncated or empty source fails with :class:`DecodeError` naming the file; the store is
+written atomically, so a failure never leaves a store behind and never touches other videos' stores.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from vadlib.runtime import progress
+from vadlib.stores import StoreWriter
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+
+Size = int | Sequence[int] | None
+
+
+class DecodeError(RuntimeError):
+    """A video or frame folder cannot be decoded."""
+
+
+def target_size(height: int, width: int, size: Size) -> tuple[int, int]:
+    """Stored ``(H, W)`` for a source of ``height x width``.
+
+    ``size`` is an int (the short side, aspect kept, rounded to even), ``[H, W]`` (exact) or ``None``
+    (unchanged).
+    """
+    if size is None:
+        return height, width
+    if isinstance(size, int):
+        scale = size / min(height, width)
+        return (size, 2 * round(width * scale / 2)) if height <= width else (2 * round(height * scale / 2), size)
+    h, w = (int(s) for s in size)
+    return h, w
+
+
+def resize(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize ``[N, H, W, C]`` uint8 frames to ``hw`` (area for shrinking, bilinear for enlarging)."""
+    if frames.shape[1:3] == tuple(hw):
+        return frames
+    interp = cv2.INTER_AREA if hw[0] * hw[1] < frames.shape[1] * frames.shape[2] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (hw[1], hw[0]), interpolation=interp) for f in frames])
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    """The image files of a frame folder in natural order; fails on an empty folder or a gap."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DecodeError(f"{folder}: no such frame folder")
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+    if not files:
+        raise DecodeError(f"{folder}: the frame folder holds no image ({sorted(IMAGE_SUFFIXES)})")
+    numbers = [re.findall(r"\d+", p.stem) for p in files]
+    if all(numbers):
+        index = np.array([int(n[-1]) for n in numbers])
+        gaps = np.nonzero(np.diff(index) != 1)[0]
+        if len(gaps):
+            i = gaps[0]
+            raise DecodeError(f"{folder}: frame numbering has a gap after {files[i].name} "
+                              f"(next is {files[i + 1].name}); {len(gaps)} gap(s) in all")
+    return files
+
+
+def video_info(path: str | Path) -> tuple[int, float, tuple[int, int]]:
+    """``(frame count, fps, (H, W))`` from the container's metadata, without decoding every frame."""
+    path = Path(path)
+    if not path.is_file():
+        raise DecodeError(f"{path}: no such video file")
+    if path.stat().st_size == 0:
+        raise DecodeError(f"{path}: the video file is empty (0 bytes)")
+    try:
+        import decord
+
+        try:
+            reader = decord.VideoReader(str(path), num_threads=1)
+        except Exception as err:  # noqa: BLE001 - decord raises its own DECORDError and RuntimeError
+            raise DecodeError(f"{path}: cannot open the video ({err})") from err
+        height, width = reader[0].shape[:2] if len(reader) else (0, 0)
+        return len(reader), float(reader.get_avg_fps()), (height, width)
+    except ImportError:
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise DecodeError(f"{path}: cannot open the video")
+        info = (int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), float(capture.get(cv2.CAP_PROP_FPS) or 25.0),
+                (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))))
+        capture.release()
+        return info
+
+
+def header_frame_count(path: str | Path) -> int:
+    """The frame count the container's header announces (OpenCV), 0 when it announces none.
+
+    Decoders re-index what they find, so a file cut short (an AVI whose tail is gone) still "has"
+    fewer frames; comparing with the header is what reveals the truncation.
+    """
+    capture = cv2.VideoCapture(str(path))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    capture.release()
+    return max(count, 0)
+
+
+def iter_video(path: str | Path, chunk: int = 16) -> Iterator[np.ndarray]:
+    """Yield blocks of at most ``chunk`` RGB frames ``[n, H, W, 3]`` of a video file, in order.
+
+    Checks the number of frames decoded against the decoder's count and the container header's, so a
+    truncated file fails instead of yielding a short video silently. Some containers only estimate
+    their count from the duration, hence a 1% tolerance against the header.
+    """
+    path = Path(path)
+    count, _, _ = video_info(path)
+    if count == 0:
+        raise DecodeError(f"{path}: the video has no frame")
+    announced = header_frame_count(path)
+    if announced and count < announced - max(1, int(0.01 * announced)):
+        raise DecodeError(f"{path}: the header announces {announced} frames but only {count} are present "
+                          "(truncated file?)")
+    decoded = 0
+    try:
+        import decord
+    except ImportError:
+        decord = None
+    try:
+        if decord is not None:
+            reader = decord.VideoReader(str(path), num_threads=1)
+            for start in range(0, count, chunk):
+                block = reader.get_batch(list(range(start, min(start + chunk, count)))).asnumpy()
+                decoded += len(block)
+                yield block
+        else:
+            capture = cv2.VideoCapture(str(path))
+            block: list[np.ndarray] = []
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                block.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                if len(block) == chunk:
+                    decoded += len(block)
+                    yield np.stack(block)
+                    block = []
+            capture.release()
+            if block:
+                decoded += len(block)
+                yield np.stack(block)
+    except DecodeError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a decoder error mid-stream: the file is damaged
+        raise DecodeError(f"{path}: decoding failed after {decoded} of {count} frames ({err})") from err
+    if decoded != count:
+        raise DecodeError(f"{path}: the container announces {count} frames but {decoded} could be decoded "
+                          "(truncated file?)")
+
+
+def iter_frame_folder(folder: str | Path, chunk: int = 16) -> Iterator[np.ndarray]:
+    """Yield blocks of RGB frames of a frame folder; every image must decode and share one size."""
+    files = frame_files(folder)
+    shape = None
+    for start in range(0, len(files), chunk):
+        block = []
+        for file in files[start:start + chunk]:
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                raise DecodeError(f"{file}: cannot decode the image")
+            if shape is None:
+                shape = image.shape
+            elif image.shape != shape:
+                raise DecodeError(f"{file}: image size {image.shape[:2]} differs from the folder's {shape[:2]}")
+            block.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        yield np.stack(block)
+
+
+def source_info(source: str | Path, source_kind: str) -> tuple[int, float | None, tuple[int, int]]:
+    """``(frame count, fps or None, (H, W))`` of a video file or frame folder."""
+    if source_kind == "video":
+        return video_info(source)
+    if source_kind == "frames":
+        files = frame_files(source)
+        first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
+        if first is None:
+            raise DecodeError(f"{files[0]}: cannot decode the image")
+        return len(files), None, first.shape[:2]
+    raise DecodeError(f"{source}: source_kind {source_kind!r} cannot be decoded (expected 'video' or 'frames')")
+
+
+# --- the stage ----------------------------------------------------------------------------------
+
+
+def decode_to_store(source: str | Path, source_kind: str, out_path: str | Path, size: Size = None,
+                    chunk: int = 16, fps: float | None = None) -> Path:
+    """Decode ``source`` into a frames store at ``out_path``, resized as ``size`` says.
+
+    ``fps`` is used for frame folders, which carry none. Attributes: source, source_kind, fps,
+    original_size and stored_size ([H, W]), frame count.
+    """
+    count, source_fps, (height, width) = source_info(source, source_kind)
+    if count == 0:
+        raise DecodeError(f"{source}: the source has no frame")
+    stored = target_size(height, width, size)
+    blocks = iter_video(source, chunk) if source_kind == "video" else iter_frame_folder(source, chunk)
+    attrs = {"source": str(source), "source_kind": source_kind, "fps": source_fps or fps or 25.0,
+             "original_size": [height, width], "stored_size": list(stored), "resize": size}
+    with StoreWriter(out_path, "frames", (count, *stored, 3), "uint8", attrs, chunks=(chunk, *stored, 3)) as writer:
+        start = 0
+        bar = progress(None, desc=f"decode {Path(source).name}", total=count, unit="frame")
+        for block in blocks:
+            if start + len(block) > count:
+                raise DecodeError(f"{source}: more frames than the {count} announced")
+            writer.write(start, resize(block, stored))
+            start += len(block)
+            bar.update(len(block))
+        bar.close()
+    return Path(out_path)

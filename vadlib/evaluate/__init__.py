@@ -1,0 +1,1 @@
+"""Frame-level evaluation: metrics, the auc.json report and its figures."""

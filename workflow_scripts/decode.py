@@ -1,0 +1,7 @@
+"""Decode one video or frame folder into a frames store (rule decode)."""
+from vadlib.data.decode import decode_to_store
+from vadlib.runtime import log_to
+
+log_to(snakemake.log[0])
+p = snakemake.params
+decode_to_store(snakemake.input.source, p.source_kind, snakemake.output.frames, p.size, p.chunk, p.fps)

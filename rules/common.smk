@@ -94,7 +94,9 @@ def score_files(dataset):
 def code_version(*packages):
     """A hash of the vadlib sources a rule depends on, for ``params:`` (Snakemake's code trigger only
     sees the rule's own script)."""
-    root = Path(workflow.basedir) / "vadlib"
+    import vadlib
+
+    root = Path(vadlib.__file__).parent  # the code that will actually run
     digest = hashlib.sha1()
     for package in ("stores.py", "runtime.py") + packages:
         path = root / package

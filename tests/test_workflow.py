@@ -1,0 +1,75 @@
+"""End-to-end runs of the tiny pipeline: the report, the DAG, and stale-only reruns."""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+TARGET = "results/test/synthetic/auc.json"
+
+
+def mtimes(workdir, pattern):
+    return {p.relative_to(workdir): p.stat().st_mtime_ns for p in sorted(workdir.glob(pattern))}
+
+
+def test_report_has_the_reference_row_above_chance(tiny_run):
+    report = json.loads((tiny_run / TARGET).read_text())
+    rows = {(r["label"], r["protocol"]): r for r in report["rows"]}
+    ref = rows[("reference", "oneclass")]
+    assert ref["auc"] > 0.5, ref
+    assert ref["videos"] == 8 and ref["frames"] > 8 * 32
+    assert report["config"]["decode"]["size"] == [32, 48]
+    assert (tiny_run / "results/test/synthetic/roc.png").exists()
+
+
+def test_dry_run_lists_the_whole_dag(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    out = snakemake(workdir, "-n", TARGET).stdout
+    for rule in ("synthesize_video", "manifest", "decode", "reference_scores", "evaluate"):
+        assert rule in out, f"rule {rule} missing from the dry run:\n{out}"
+
+
+def test_misspelt_key_fails_naming_it(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    result = snakemake(workdir, "-n", TARGET, "--config", "decod={size: 64}", check=False)
+    assert result.returncode != 0
+    assert "decod" in result.stdout + result.stderr
+
+
+@pytest.fixture
+def fresh_run(tiny_run, tmp_path):
+    """A private copy of the finished tiny run (outputs and Snakemake's metadata)."""
+    workdir = tmp_path / "wf"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    return workdir
+
+
+def test_evaluation_change_reruns_only_evaluation(fresh_run):
+    frames = mtimes(fresh_run, "results/test/synthetic/frames/*.zarr/zarr.json")
+    scores = mtimes(fresh_run, "results/test/synthetic/scores/*.npz")
+    before = (fresh_run / TARGET).stat().st_mtime_ns
+    out = snakemake(fresh_run, TARGET, "--config", "evaluate={timeline_videos: 3}").stdout
+    assert "rule evaluate" in out or "evaluate" in out
+    assert (fresh_run / TARGET).stat().st_mtime_ns > before
+    assert mtimes(fresh_run, "results/test/synthetic/frames/*.zarr/zarr.json") == frames
+    assert mtimes(fresh_run, "results/test/synthetic/scores/*.npz") == scores
+    # and a second run with the same config has nothing to do
+    assert "Nothing to be done" in snakemake(fresh_run, TARGET, "--config", "evaluate={timeline_videos: 3}").stdout + \
+        snakemake(fresh_run, "-n", TARGET, "--config", "evaluate={timeline_videos: 3}").stdout
+
+
+def test_decode_size_change_reruns_everything_downstream_of_decoding(fresh_run):
+    sources = mtimes(fresh_run, "results/test/synthetic/source/videos/*")
+    frames = mtimes(fresh_run, "results/test/synthetic/frames/*.zarr/zarr.json")
+    scores = mtimes(fresh_run, "results/test/synthetic/scores/*.npz")
+    snakemake(fresh_run, TARGET, "--config", "decode={size: [24, 32], chunk: 16}")
+    assert mtimes(fresh_run, "results/test/synthetic/source/videos/*") == sources  # rendering untouched
+    after = mtimes(fresh_run, "results/test/synthetic/frames/*.zarr/zarr.json")
+    assert after.keys() == frames.keys() and all(after[k] != frames[k] for k in frames)
+    after_scores = mtimes(fresh_run, "results/test/synthetic/scores/*.npz")
+    assert all(after_scores[k] != scores[k] for k in scores)
+    report = json.loads((fresh_run / TARGET).read_text())
+    assert report["config"]["decode"]["size"] == [24, 32]

@@ -50,7 +50,11 @@ def dataset_cfg(dataset):
 
 
 def protocols(dataset):
-    return dataset_cfg(dataset).get("protocols", ["oneclass", "weak"])
+    """The dataset's protocols: its config's ``protocols``, else every protocol its adapter supports."""
+    from vadlib.data.adapters import get_adapter
+
+    cfg = dataset_cfg(dataset)
+    return list(cfg.get("protocols") or get_adapter(cfg).protocols)
 
 
 @cache

@@ -45,7 +45,7 @@ rule manifest:
         truth=f"{RESULTS}/{{dataset}}/ground_truth.npz",
     params:
         dataset=lambda wc: dataset_cfg(wc.dataset),
-        code=code_version("data/adapters.py", "data/adapters", "data/manifest.py"),
+        code=code_version("data/adapters", "data/manifest.py", "data/decode.py", "data/synthetic"),
     log:
         f"{RESULTS}/{{dataset}}/logs/manifest.log",
     script:

@@ -30,7 +30,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     """Run Snakemake in ``workdir`` with the tiny test config; returns the completed process."""
     env = {**os.environ, "VADLIB_PROGRESS": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1",
-           "--configfile", "config/test.yaml", *args]
+           "--configfile=config/test.yaml", *args]
     result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n"

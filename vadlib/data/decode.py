@@ -116,11 +116,11 @@ def header_frame_count(path: str | Path) -> int:
     return max(count, 0)
 
 
-def iter_video(path: str | Path, chunk: int = 16, hw: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+def iter_video(path: str | Path, chunk: int = 16) -> Iterator[np.ndarray]:
     """Yield blocks of at most ``chunk`` RGB frames ``[n, H, W, 3]`` of a video file, in order.
 
-    With ``hw`` decord scales the frames while decoding (FFmpeg's bilinear scaler, faster than
-    decoding then resizing); without decord the frames come at the source's size.
+    Frames come at the source's size: decord's own scaler returns malformed frames for some target
+    widths (4 channels at a width of 48), so resizing is left to OpenCV.
 
     Checks the number of frames decoded against the decoder's count and the container header's, so a
     truncated file fails instead of yielding a short video silently. Some containers only estimate
@@ -141,8 +141,7 @@ def iter_video(path: str | Path, chunk: int = 16, hw: tuple[int, int] | None = N
         decord = None
     try:
         if decord is not None:
-            sized = {"height": hw[0], "width": hw[1]} if hw else {}
-            reader = decord.VideoReader(str(path), num_threads=1, **sized)
+            reader = decord.VideoReader(str(path), num_threads=1)
             for start in range(0, count, chunk):  # sequential reads: no seeking
                 block = np.stack([reader.next().asnumpy() for _ in range(min(chunk, count - start))])
                 decoded += len(block)
@@ -217,7 +216,7 @@ def decode_to_store(source: str | Path, source_kind: str, out_path: str | Path, 
     if count == 0:
         raise DecodeError(f"{source}: the source has no frame")
     stored = target_size(height, width, size)
-    blocks = iter_video(source, chunk, stored) if source_kind == "video" else iter_frame_folder(source, chunk)
+    blocks = iter_video(source, chunk) if source_kind == "video" else iter_frame_folder(source, chunk)
     attrs = {"source": str(source), "source_kind": source_kind, "fps": source_fps or fps or 25.0,
              "original_size": [height, width], "stored_size": list(stored), "resize": size}
     with StoreWriter(out_path, "frames", (count, *stored, 3), "uint8", attrs, chunks=(chunk, *stored, 3)) as writer:

@@ -1,0 +1,1 @@
+"""Optical flow between consecutive frames and flow-based pseudo-anomalies."""

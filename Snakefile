@@ -26,6 +26,7 @@ validate(config, "config/schema.yaml")
 
 include: "rules/data.smk"
 include: "rules/reference.smk"
+include: "rules/flow.smk"
 include: "rules/evaluate.smk"
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ["Snakefile", "rules", "workflow_scripts", "config", "report", "profiles"]
@@ -26,14 +27,20 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run Snakemake in ``workdir`` with the tiny test config; returns the completed process."""
+def snakemake(workdir: Path, *options: str, targets: tuple[str, ...] = ("results/test/synthetic/auc.json",),
+              config: dict | None = None, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run Snakemake in ``workdir`` with the tiny test config (plus ``config`` overrides, written to a
+    file as a user would); returns the completed process."""
     env = {**os.environ, "VADLIB_PROGRESS": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1",
-           "--configfile=config/test.yaml", *args]
+    configs = ["config/test.yaml"]
+    if config:
+        (workdir / "override.yaml").write_text(yaml.safe_dump(config))
+        configs.append("override.yaml")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1", *options,
+           "--configfile", *configs, "--", *targets]
     result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+        raise AssertionError(f"snakemake {' '.join(cmd[3:])} failed ({result.returncode}):\n"
                              f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
     return result
 
@@ -42,5 +49,5 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 def tiny_run(tmp_path_factory):
     """The tiny pipeline run once to completion: returns its working directory."""
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny") / "workflow")
-    snakemake(workdir, "results/test/synthetic/auc.json")
+    snakemake(workdir)
     return workdir

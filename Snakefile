@@ -27,6 +27,8 @@ validate(config, "config/schema.yaml")
 include: "rules/data.smk"
 include: "rules/reference.smk"
 include: "rules/flow.smk"
+include: "rules/features.smk"
+include: "rules/weak.smk"
 include: "rules/evaluate.smk"
 
 

@@ -1,0 +1,35 @@
+"""Snippet features: I3D ten-crop extraction from frames, or import of published features."""
+
+
+def features_kind(dataset):
+    """``imported`` for datasets of published features, ``i3d`` for extraction from frames."""
+    return "imported" if dataset_cfg(dataset)["adapter"] == "features" else "i3d"
+
+
+def features(dataset, videos):
+    return per_video(dataset, f"features/{features_kind(dataset)}", videos)
+
+
+rule i3d:
+    """I3D R50 ten-crop features of one video: 16-frame snippets, the 2048-d pool before the head."""
+    input:
+        frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
+    output:
+        features=directory(f"{RESULTS}/{{dataset}}/features/i3d/{{video}}.zarr"),
+    params:
+        i3d=config["features"]["i3d"] | {"seed": config["seed"]},
+        device=config["device"],
+        code=code_version("features", "snippets.py"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
+    group:
+        "per_video"
+    log:
+        f"{RESULTS}/{{dataset}}/logs/i3d/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/i3d/{{video}}.tsv"
+    script:
+        "../workflow_scripts/extract_i3d.py"

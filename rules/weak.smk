@@ -1,0 +1,122 @@
+"""Weakly supervised branch: baseline MLP, MT-VAE pseudo videos, and the detectors (MLP, RTFM,
+LA-Net + DDL), each with and without the pseudo videos."""
+
+
+for _method in ("mlp", "mlp_mtvae", "rtfm", "rtfm_mtvae", "lanet"):
+    register_method(_method, "weak")
+
+
+def weak_params(section):
+    return {**config["weak"], **config[section], "seed": config["seed"]}
+
+
+def weak_train(dataset):
+    return split(dataset, "weak", "train")
+
+
+rule train_detector:
+    """Train a weakly supervised detector on the training videos' features (and, for the ``_mtvae``
+    variants, the MT-VAE pseudo videos)."""
+    input:
+        features=lambda wc: features(wc.dataset, weak_train(wc.dataset)),
+        pseudo=lambda wc: [f"{RESULTS}/{wc.dataset}/pseudo/index.csv"] if wc.pseudo else [],
+    output:
+        model=f"{RESULTS}/{{dataset}}/models/{{detector}}{{pseudo}}.pt",
+    wildcard_constraints:
+        detector="mlp|rtfm|lanet",
+        pseudo="|_mtvae",
+    params:
+        videos=lambda wc: weak_train(wc.dataset),
+        labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
+        train=lambda wc: weak_params(wc.detector),
+        device=config["device"],
+        code=code_version("weak", "snippets.py"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    log:
+        f"{RESULTS}/{{dataset}}/logs/train/{{detector}}{{pseudo}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/train/{{detector}}{{pseudo}}.tsv"
+    script:
+        "../workflow_scripts/train_detector.py"
+
+
+rule train_mtvae:
+    """MT-VAE (one encoder, a normal and an abnormal decoder) on the normal videos' snippets and the
+    abnormal videos' snippets that the baseline MLP scores above the threshold."""
+    input:
+        features=lambda wc: features(wc.dataset, weak_train(wc.dataset)),
+        baseline=f"{RESULTS}/{{dataset}}/models/mlp.pt",
+    output:
+        model=f"{RESULTS}/{{dataset}}/models/mtvae.pt",
+    params:
+        videos=lambda wc: weak_train(wc.dataset),
+        labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
+        train=weak_params("mtvae"),
+        device=config["device"],
+        code=code_version("weak"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    log:
+        f"{RESULTS}/{{dataset}}/logs/train/mtvae.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/train/mtvae.tsv"
+    script:
+        "../workflow_scripts/train_mtvae.py"
+
+
+rule pseudo_videos:
+    """Pseudo-abnormal videos (half the snippets of a normal video through the abnormal decoder) and
+    pseudo-normal videos (an abnormal video through the normal decoder), written as features."""
+    input:
+        features=lambda wc: features(wc.dataset, weak_train(wc.dataset)),
+        mtvae=f"{RESULTS}/{{dataset}}/models/mtvae.pt",
+    output:
+        stores=directory(f"{RESULTS}/{{dataset}}/pseudo/videos"),
+        index=f"{RESULTS}/{{dataset}}/pseudo/index.csv",
+    params:
+        videos=lambda wc: weak_train(wc.dataset),
+        labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
+        pseudo=weak_params("mtvae"),
+        device=config["device"],
+        code=code_version("weak"),
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
+    log:
+        f"{RESULTS}/{{dataset}}/logs/pseudo.log",
+    script:
+        "../workflow_scripts/pseudo_videos.py"
+
+
+rule score_detector:
+    """Frame scores of the test videos: every snippet scored (crop scores averaged), snippet scores
+    given to their frames."""
+    input:
+        model=f"{RESULTS}/{{dataset}}/models/{{detector}}{{pseudo}}.pt",
+        features=lambda wc: features(wc.dataset, split(wc.dataset, "weak", "test")),
+        manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
+    output:
+        scores=f"{RESULTS}/{{dataset}}/scores/{{detector}}{{pseudo}}.npz",
+    wildcard_constraints:
+        detector="mlp|rtfm|lanet",
+        pseudo="|_mtvae",
+    params:
+        videos=lambda wc: split(wc.dataset, "weak", "test"),
+        device=config["device"],
+        code=code_version("weak", "snippets.py", "scores.py"),
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=30,
+    log:
+        f"{RESULTS}/{{dataset}}/logs/score/{{detector}}{{pseudo}}.log",
+    script:
+        "../workflow_scripts/score_detector.py"

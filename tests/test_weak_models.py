@@ -1,0 +1,135 @@
+"""Forward shapes of the weakly supervised models and gradients reaching every parameter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vadlib.weak import losses
+from vadlib.weak.checkpoint import load_model, save_model
+from vadlib.weak.lanet import LANet
+from vadlib.weak.mlp import SnippetMLP
+from vadlib.weak.mtvae import ABNORMAL, MTVAE, NORMAL
+from vadlib.weak.rtfm import RTFM
+
+D = 32
+
+
+def _batch(b: int = 4, t: int = 9, c: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(b, t, c, D, generator=g)
+    labels = torch.tensor([0, 0, 1, 1][:b])
+    return x, torch.tensor([t, t - 2, t, t - 1][:b]), labels
+
+
+def _assert_all_grads(model: torch.nn.Module) -> None:
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} got no gradient"
+        assert torch.count_nonzero(p.grad) > 0, f"{name} got a zero gradient"
+
+
+def test_mlp_shapes_and_gradients():
+    model = SnippetMLP(D, hidden=(16, 8), dropout=0.1)
+    x, lengths, labels = _batch()
+    out = model(x)
+    assert out["scores"].shape == (4, 9, 2) and ((out["scores"] > 0) & (out["scores"] < 1)).all()
+    losses.video_bce(out["scores"], labels, lengths)[0].backward()
+    _assert_all_grads(model)
+
+
+def test_rtfm_shapes_and_gradients():
+    model = RTFM(D, hidden=8, classifier=(16, 8), dropout=0.2)
+    x, _, labels = _batch(t=6)
+    out = model(x)
+    assert out["scores"].shape == (4, 6, 2)
+    assert out["features"].shape == (4, 2, 6, D) and out["magnitudes"].shape == (4, 6)
+    # the non-local block starts as the identity (zero BatchNorm); open it so that its inner convolutions
+    # are reachable too
+    torch.nn.init.constant_(model.mtn.non_local.out[1].weight, 0.5)
+    out = model(x)
+    losses.rtfm_loss(out, labels, k=3, margin=10.0)[0].backward()
+    _assert_all_grads(model)
+
+
+def test_rtfm_scores_crops_independently_in_eval():
+    model = RTFM(D, hidden=8, classifier=(16, 8)).eval()
+    x, _, _ = _batch(b=1, t=6, c=3)
+    with torch.no_grad():
+        together = model(x)["scores"]
+        alone = torch.cat([model(x[:, :, c:c + 1])["scores"] for c in range(3)], dim=-1)
+    torch.testing.assert_close(together, alone)
+
+
+def test_lanet_shapes_gradients_and_padding():
+    model = LANet(D, hidden=8, heads=2, sigma=2.0, mlp=(16, 8), dropout=0.1, kernel=3)
+    x, lengths, labels = _batch()
+    out = model(x, lengths)
+    assert out["scores"].shape == (4, 9, 2) and out["features"].shape == (4, 9, 2, 8)
+    losses.ddl_loss(out, labels, lengths)[0].backward()
+    _assert_all_grads(model)
+    # padded snippets change nothing inside the valid part of a sequence
+    model.eval()
+    with torch.no_grad():
+        y = x.clone()
+        y[1, lengths[1]:] = 100.0
+        a, b = model(x, lengths)["scores"], model(y, lengths)["scores"]
+    torch.testing.assert_close(a[1, :lengths[1]], b[1, :lengths[1]])
+
+
+def test_lanet_attention_follows_the_gaussian_prior():
+    attn = LANet(D, hidden=8, heads=2, sigma=2.0).attn
+    for proj in (attn.q, attn.k):
+        torch.nn.init.zeros_(proj.weight)
+        torch.nn.init.zeros_(proj.bias)
+    maps = attn.attention(torch.rand(1, 5, D))                 # equal logits: the prior alone
+    i = torch.arange(5.0)
+    prior = torch.exp(-((i[:, None] - i[None, :]) ** 2) / (2 * 2.0 ** 2))
+    torch.testing.assert_close(maps[0, 0], prior / prior.sum(dim=1, keepdim=True))
+
+
+def test_lanet_causal_convolution_looks_back_only():
+    model = LANet(D, hidden=8, heads=2, mlp=(16, 8), kernel=3).eval()
+    h = torch.rand(1, 8, 6)
+    with torch.no_grad():
+        full = model.causal_logits(h)
+        h2 = h.clone()
+        h2[..., 4:] = 5.0
+        cut = model.causal_logits(h2)
+        h3 = h.clone()
+        h3[..., 1] = 5.0                                       # reaches snippets 1..3 (kernel 3), not 4
+        moved = model.causal_logits(h3)
+    assert full.shape == (1, 6)
+    torch.testing.assert_close(full[..., :4], cut[..., :4])
+    assert torch.all(moved[0, 1:4] != full[0, 1:4]) and torch.equal(moved[0, [0, 4, 5]], full[0, [0, 4, 5]])
+
+
+def test_mtvae_shapes_and_gradients():
+    model = MTVAE(D, encoder=(16, 8, 4), decoder=(8, 16))
+    x = torch.rand(10, D)
+    rec_n, mu, logvar = model(x, NORMAL)
+    assert rec_n.shape == (10, D) and mu.shape == logvar.shape == (10, 4)
+    xa = torch.rand(6, D)
+    total, _ = losses.mtvae_loss((x, rec_n, mu, logvar), (xa, *model(xa, ABNORMAL)), alpha=1.0)
+    total.backward()
+    _assert_all_grads(model)
+
+
+@pytest.mark.parametrize("encoder", [(1024, 512, 256), (1024, 512, 256, 128), (1024, 512, 512, 256, 256)])
+def test_mtvae_architectures(encoder):
+    model = MTVAE(2048, encoder=encoder)
+    widths = [m.out_features for m in model.body.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == list(encoder[:-1]) and model.mu.out_features == encoder[-1]
+    assert [m.out_features for m in model.decoders[1] if isinstance(m, torch.nn.Linear)] == [512, 1024, 2048]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = SnippetMLP(D, hidden=(8,))
+    args = {"dim": D, "hidden": [8], "dropout": 0.6}
+    save_model(tmp_path / "m.pt", model, "mlp", args, {"epochs": 1}, pretrained=True, history=[{"loss": 1.0}])
+    back, ckpt = load_model(tmp_path / "m.pt", kind="mlp")
+    assert ckpt["pretrained"] is True and ckpt["config"] == {"epochs": 1}
+    assert (tmp_path / "m.pt.json").exists()
+    x = torch.rand(1, 3, 1, D)
+    torch.testing.assert_close(back(x)["scores"], model.eval()(x)["scores"])
+    with pytest.raises(ValueError, match="field 'kind' is 'mlp', expected 'rtfm'"):
+        load_model(tmp_path / "m.pt", kind="rtfm")

@@ -1,0 +1,117 @@
+"""Parameters of the weakly supervised stages, with the papers' settings as defaults.
+
+A stage receives a plain ``params`` dict (the ``weak`` config section merged with the method's own
+section and the global ``seed``); :meth:`WeakConfig.from_params` fills what is missing from the
+defaults below and rejects unknown keys, so a misspelt key fails at once with its name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping, TypeVar
+
+C = TypeVar("C", bound="WeakConfig")
+
+
+@dataclass(frozen=True)
+class WeakConfig:
+    """Keys shared by every weakly supervised stage (the ``weak`` section)."""
+
+    seed: int = 0
+    feature_dim: int = 2048     # width of the snippet features
+    segments: int = 32          # S: training videos resampled to S segments (MLP, RTFM)
+
+    @classmethod
+    def from_params(cls: type[C], params: Mapping[str, Any] | None) -> C:
+        params = dict(params or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise KeyError(f"{cls.__name__}: unknown parameter(s) {unknown}; known: {sorted(known)}")
+        values = {}
+        for name, value in params.items():
+            default = known[name].default
+            values[name] = tuple(value) if isinstance(default, tuple) else value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class MLPConfig(WeakConfig):
+    """Baseline MLP (MT-VAE paper, sec. 3.1)."""
+
+    hidden: tuple[int, ...] = (512, 32)
+    dropout: float = 0.0
+    resample: str = "linear"    # linear interpolation to S segments
+    crops: str = "all"          # all | each | mean (see vadlib.weak.data); "all": scores averaged over crops
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    epochs: int = 100
+    val_fraction: float = 0.2   # held out, normal and abnormal sampled separately; best epoch kept
+
+
+@dataclass(frozen=True)
+class RTFMConfig(WeakConfig):
+    """RTFM: multi-scale temporal network + feature-magnitude learning."""
+
+    hidden: int = 512                       # width of each dilated / non-local branch
+    classifier: tuple[int, ...] = (512, 128)
+    dropout: float = 0.7
+    k: int = 3                              # top-k feature magnitudes
+    margin: float = 100.0
+    magnitude_weight: float = 1e-4          # weight of the magnitude loss (published code's alpha)
+    smooth_weight: float = 8e-4
+    sparsity_weight: float = 8e-3
+    resample: str = "mean"                  # segment averaging, as the published code
+    crops: str = "all"
+    lr: float = 1e-3
+    weight_decay: float = 5e-3
+    batch_size: int = 64                    # 32 normal + 32 abnormal videos
+    steps: int = 15000                      # optimisation steps (the published code counts steps)
+
+
+@dataclass(frozen=True)
+class LANetConfig(WeakConfig):
+    """LA-Net + DDL (XD-Violence: hidden 128, sigma 6, kernel 5, lambda1 2)."""
+
+    hidden: int = 512
+    heads: int = 4
+    sigma: float = 16.0
+    mlp: tuple[int, ...] = (512, 128)
+    dropout: float = 0.1
+    kernel: int = 10
+    max_snippets: int = 200                 # longer videos keep 200 uniformly spread snippets
+    crops: str = "each"                     # every crop of a video is a bag of its own
+    k_divisor: int = 16                     # abnormal bags: k = floor(T / 16) + 1; normal bags: k = 1
+    rank_margin: float = 0.0
+    align_eps: float = 1e-7
+    lambda1: float = 1.0                    # dynamics ranking loss
+    lambda2: float = 1.0                    # dynamics alignment loss
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    batch_size: int = 128                   # 64 normal + 64 abnormal bags
+    epochs: int = 50
+
+
+@dataclass(frozen=True)
+class MTVAEConfig(WeakConfig):
+    """MT-VAE (MT-VAE paper, sec. 3.2) and its pseudo videos.
+
+    ``encoder``: hidden widths followed by the latent size; Arch1 ``[1024, 512, 256]``, Arch2
+    ``[1024, 512, 256, 128]``, Arch3 ``[1024, 512, 512, 256, 256]``. ``decoder``: hidden widths of each
+    of the two decoders, whose output has the feature width.
+    """
+
+    encoder: tuple[int, ...] = (1024, 512, 256)
+    decoder: tuple[int, ...] = (512, 1024)
+    alpha: float = 1.0                      # weight of the KL terms (eq. 6)
+    lr: float = 1e-4
+    lr_decay: float = 0.95                  # lr multiplied by this after every epoch
+    epochs: int = 100
+    max_vectors: int = 1024                 # at most this many random snippet vectors of a video per step
+    threshold: float = 0.5                  # abnormal snippets: baseline score above this
+    sample_ratio: float = 2.0               # pseudo videos per original video (paper's ablation: 0.5, 1, 2)
+    latent: str = "sample"                  # "sample" z ~ q(z|x), or "mean" (z = mu) when generating

@@ -1,0 +1,291 @@
+"""Training of the weakly supervised models: one shared loop and the stage functions.
+
+Stage functions (each one call from a workflow script):
+
+- :func:`train_baseline` -- the baseline snippet MLP (MT-VAE paper, sec. 3.1);
+- :func:`train_rtfm` -- RTFM;
+- :func:`train_lanet` -- LA-Net + DDL;
+- :func:`train_mtvae` -- the MT-VAE on the baseline's abnormal snippets (MT-VAE paper, sec. 3.2).
+
+The detectors take ``pseudo_index`` (the CSV written by :func:`vadlib.weak.pseudo.generate_pseudo`) to
+add the pseudo videos to their training set; without it they train on the real videos only.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from vadlib.runtime import progress, seed_everything, torch_device
+from vadlib.weak import losses
+from vadlib.weak.checkpoint import build_model, load_model, save_model
+from vadlib.weak.config import LANetConfig, MLPConfig, MTVAEConfig, RTFMConfig, WeakConfig
+from vadlib.weak.data import (Batch, BagSet, BatchSampler, check_labels, features_pretrained, holdout,
+                              load_bags, read_features, reduce_crops, with_pseudo)
+from vadlib.weak.mtvae import ABNORMAL, NORMAL
+from vadlib.weak.score import snippet_scores
+
+# ----------------------------------------------------------------------------------------------
+# The shared loop
+# ----------------------------------------------------------------------------------------------
+
+def fit(model: nn.Module, step_loss: Callable[[Any], tuple[torch.Tensor, dict[str, float]]], batches: Iterator[Any],
+        steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        validate: Callable[[], float] | None = None, desc: str = "training") -> list[dict[str, float]]:
+    """Run ``steps`` optimisation steps; returns one history record per epoch.
+
+    ``step_loss(batch)`` gives the loss of one batch drawn from ``batches`` and its named parts. After
+    every ``steps_per_epoch`` steps (and after the last) the epoch's mean loss is recorded, the
+    ``scheduler`` (if any) steps, and ``validate()`` (if given) is evaluated: the weights of the epoch
+    with the lowest validation value are restored at the end.
+    """
+    history: list[dict[str, float]] = []
+    sums: dict[str, float] = {}
+    count, best, best_state = 0, math.inf, None
+    bar = progress(range(steps), desc=desc, unit="step")
+    for step in bar:
+        model.train()
+        loss, parts = step_loss(next(batches))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: the loss became {loss.item()} at step {step} ({parts})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for name, value in {"loss": loss.item(), **parts}.items():
+            sums[name] = sums.get(name, 0.0) + value
+        count += 1
+        if (step + 1) % steps_per_epoch == 0 or step + 1 == steps:
+            record = {"epoch": len(history), "step": step + 1, "lr": optimizer.param_groups[0]["lr"],
+                      **{k: v / count for k, v in sums.items()}}
+            if scheduler is not None:
+                scheduler.step()
+            if validate is not None:
+                record["val_loss"] = value = float(validate())
+                if value < best:
+                    best, best_state = value, copy.deepcopy(model.state_dict())
+            history.append(record)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+            sums, count = {}, 0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def _tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (torch.from_numpy(batch.x).to(device), torch.from_numpy(batch.lengths).to(device),
+            torch.from_numpy(batch.labels).to(device))
+
+
+# ----------------------------------------------------------------------------------------------
+# Detectors
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """What differs between the detectors; everything else is :func:`_train_detector`."""
+
+    config: type[WeakConfig]
+    model_args: Callable[[Any], dict[str, Any]]
+    loss: Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, Any], tuple[torch.Tensor, dict]]
+    balanced: bool                                  # batches of as many normal as abnormal bags
+    resampled: bool                                 # True: S segments; False: at most max_snippets snippets
+    steps: Callable[[Any, int], int]                # (config, steps per epoch) -> optimisation steps
+    scheduler: Callable[[torch.optim.Optimizer, Any], Any] | None = None   # stepped after each epoch
+
+
+def _epochs(cfg: Any, steps_per_epoch: int) -> int:
+    return cfg.epochs * steps_per_epoch
+
+
+SPECS: dict[str, DetectorSpec] = {
+    "mlp": DetectorSpec(
+        MLPConfig,
+        lambda c: {"dim": c.feature_dim, "hidden": list(c.hidden), "dropout": c.dropout},
+        lambda out, lengths, labels, c: losses.video_bce(out["scores"], labels, lengths),
+        balanced=False, resampled=True, steps=_epochs),
+    "rtfm": DetectorSpec(
+        RTFMConfig,
+        lambda c: {"dim": c.feature_dim, "hidden": c.hidden, "classifier": list(c.classifier), "dropout": c.dropout},
+        lambda out, lengths, labels, c: losses.rtfm_loss(out, labels, c.k, c.margin, c.magnitude_weight,
+                                                         c.smooth_weight, c.sparsity_weight, lengths),
+        balanced=True, resampled=True, steps=lambda c, _: c.steps),
+    "lanet": DetectorSpec(
+        LANetConfig,
+        lambda c: {"dim": c.feature_dim, "hidden": c.hidden, "heads": c.heads, "sigma": c.sigma,
+                   "mlp": list(c.mlp), "dropout": c.dropout, "kernel": c.kernel},
+        lambda out, lengths, labels, c: losses.ddl_loss(out, labels, lengths, c.k_divisor, c.rank_margin,
+                                                        c.align_eps, c.lambda1, c.lambda2),
+        balanced=True, resampled=False, steps=_epochs,
+        scheduler=lambda opt, c: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, c.epochs))),
+}
+
+
+def _bags(spec: DetectorSpec, cfg: Any, features: Mapping[str, str], labels: Mapping[str, int], desc: str) -> BagSet:
+    if spec.resampled:
+        return load_bags(features, labels, cfg.feature_dim, cfg.crops, segments=cfg.segments,
+                         resample_mode=cfg.resample, desc=desc)
+    return load_bags(features, labels, cfg.feature_dim, cfg.crops, max_snippets=cfg.max_snippets, desc=desc)
+
+
+def _train_detector(kind: str, train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
+                    params: Mapping[str, Any] | None, device: str, pseudo_index: str | None) -> list[dict]:
+    """Load the bags, build the model, run :func:`fit` with the kind's loss and schedule, save."""
+    spec = SPECS[kind]
+    cfg = spec.config.from_params(params)
+    check_labels(train_features, labels)
+    rng = seed_everything(cfg.seed)
+    dev = torch_device(device)
+    videos, val_videos = list(train_features), []
+    if getattr(cfg, "val_fraction", 0.0) > 0:
+        videos, val_videos = holdout(videos, labels, cfg.val_fraction, rng)
+    feats, labs = with_pseudo({v: train_features[v] for v in videos}, {v: labels[v] for v in videos},
+                              pseudo_index, exclude_sources=set(val_videos))
+    bags = _bags(spec, cfg, feats, labs, f"{kind}: loading training features")
+    model_args = spec.model_args(cfg)
+    model = build_model(kind, model_args).to(dev)
+    sampler = BatchSampler(bags.labels, cfg.batch_size, spec.balanced, rng)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def batch_loss(data: BagSet, index: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+        x, lengths, y = _tensors(data.batch(index), dev)
+        return spec.loss(model(x, lengths), lengths, y, cfg)
+
+    validate = None
+    if val_videos:
+        val_bags = _bags(spec, cfg, {v: train_features[v] for v in val_videos}, labels,
+                         f"{kind}: loading validation features")
+
+        @torch.no_grad()
+        def validate() -> float:
+            model.eval()
+            chunks = np.array_split(np.arange(len(val_bags)), math.ceil(len(val_bags) / cfg.batch_size))
+            return sum(batch_loss(val_bags, c)[0].item() * len(c) for c in chunks) / len(val_bags)
+
+    history = fit(model, lambda index: batch_loss(bags, index), iter(sampler), spec.steps(cfg, sampler.steps_per_epoch),
+                  sampler.steps_per_epoch, optimizer, spec.scheduler(optimizer, cfg) if spec.scheduler else None,
+                  validate, desc=f"training {kind}")
+    save_model(out_model, model, kind, model_args, cfg.to_dict(), features_pretrained(train_features),
+               history=history, train_videos=videos, val_videos=val_videos, pseudo_videos=len(feats) - len(videos),
+               pseudo_index=pseudo_index)
+    return history
+
+
+def train_baseline(train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
+                   params: Mapping[str, Any] | None = None, device: str = "auto",
+                   pseudo_index: str | None = None) -> list[dict]:
+    """Train the baseline MLP on videos resampled to S segments; writes ``out_model`` (+ ``.json``).
+
+    ``val_fraction`` of the videos (of each label separately) are held out and the epoch with the
+    lowest validation BCE is kept. Pseudo videos made from held-out videos are left out of training.
+    """
+    return _train_detector("mlp", train_features, labels, out_model, params, device, pseudo_index)
+
+
+def train_rtfm(train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
+               params: Mapping[str, Any] | None = None, device: str = "auto",
+               pseudo_index: str | None = None) -> list[dict]:
+    """Train RTFM for ``steps`` steps of ``batch_size / 2`` normal + as many abnormal videos."""
+    return _train_detector("rtfm", train_features, labels, out_model, params, device, pseudo_index)
+
+
+def train_lanet(train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
+                params: Mapping[str, Any] | None = None, device: str = "auto",
+                pseudo_index: str | None = None) -> list[dict]:
+    """Train LA-Net + DDL on (video, crop) bags of at most ``max_snippets`` uniformly sampled snippets."""
+    return _train_detector("lanet", train_features, labels, out_model, params, device, pseudo_index)
+
+
+# ----------------------------------------------------------------------------------------------
+# MT-VAE
+# ----------------------------------------------------------------------------------------------
+
+class SnippetVectors:
+    """The (snippet, crop) vectors ``[n, D]`` of chosen snippets of each video, read on demand.
+
+    Videos are kept in memory (float16) until ``budget_bytes`` is used; the rest are re-read from their
+    stores each time, so memory stays bounded on large datasets.
+    """
+
+    def __init__(self, paths: Mapping[str, str], rows: Mapping[str, np.ndarray | None], dim: int,
+                 budget_bytes: int = 4 << 30):
+        self.paths, self.rows, self.dim = dict(paths), dict(rows), dim
+        self.budget, self.cache = budget_bytes, {}
+
+    def __call__(self, video: str) -> np.ndarray:
+        if video in self.cache:
+            return self.cache[video]
+        x = read_features(self.paths[video], self.dim)
+        rows = self.rows[video]
+        vectors = (x if rows is None else x[rows]).reshape(-1, self.dim).astype(np.float16)
+        if vectors.nbytes <= self.budget:
+            self.cache[video] = vectors
+            self.budget -= vectors.nbytes
+        return vectors
+
+
+def abnormal_snippets(baseline_model: str, features: Mapping[str, str], threshold: float,
+                      device: torch.device) -> dict[str, np.ndarray]:
+    """Indices of the snippets that the baseline scores above ``threshold``, per video (crop-averaged)."""
+    model, ckpt = load_model(baseline_model, device, kind="mlp")
+    dim, crops = int(ckpt["model_args"]["dim"]), ckpt["config"].get("crops", "all")
+    chosen = {}
+    for video in progress(list(features), desc="selecting abnormal snippets", unit="video"):
+        scores = snippet_scores(model, reduce_crops(read_features(features[video], dim), crops), device)
+        chosen[video] = np.flatnonzero(scores > threshold)
+    return chosen
+
+
+def train_mtvae(train_features: Mapping[str, str], labels: Mapping[str, int], baseline_model: str,
+                out_model: str, params: Mapping[str, Any] | None = None, device: str = "auto") -> list[dict]:
+    """Train the MT-VAE (MT-VAE paper, sec. 3.2); writes ``out_model`` (+ ``.json``).
+
+    Normal vectors: every (snippet, crop) of the normal training videos. Abnormal vectors: every crop of
+    the snippets of abnormal training videos that the baseline at ``baseline_model`` scores above
+    ``threshold``. Each step pairs one normal with one abnormal video (each drawn from its own
+    reshuffled stream; an epoch is one pass over the larger set), takes at most ``max_vectors`` random
+    vectors of each, and minimises eq. 6. The learning rate decays by ``lr_decay`` after each epoch.
+    """
+    cfg = MTVAEConfig.from_params(params)
+    check_labels(train_features, labels)
+    rng = seed_everything(cfg.seed)
+    dev = torch_device(device)
+    abnormal = [v for v in train_features if int(labels[v]) == 1]
+    chosen = abnormal_snippets(baseline_model, {v: train_features[v] for v in abnormal}, cfg.threshold, dev)
+    chosen = {v: idx for v, idx in chosen.items() if len(idx)}
+    if not chosen:
+        raise ValueError(f"{baseline_model}: the baseline scores no snippet of the {len(abnormal)} abnormal "
+                         f"training videos above {cfg.threshold}, so the MT-VAE has no abnormal snippets "
+                         f"(train the baseline longer or lower mtvae.threshold)")
+    normal = [v for v in train_features if int(labels[v]) == 0]
+    videos = normal + list(chosen)
+    source = SnippetVectors(train_features, {**{v: None for v in normal}, **chosen}, cfg.feature_dim)
+    model_args = {"dim": cfg.feature_dim, "encoder": list(cfg.encoder), "decoder": list(cfg.decoder)}
+    model = build_model("mtvae", model_args).to(dev)
+    sampler = BatchSampler(np.asarray([0] * len(normal) + [1] * len(chosen)), 2, True, rng)
+
+    def vectors(video: str) -> torch.Tensor:
+        x = source(video)
+        if len(x) > cfg.max_vectors:
+            x = x[np.sort(rng.choice(len(x), cfg.max_vectors, replace=False))]
+        return torch.from_numpy(x.astype(np.float32)).to(dev)
+
+    def step_loss(pair: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+        xn, xa = vectors(videos[pair[0]]), vectors(videos[pair[1]])
+        return losses.mtvae_loss((xn, *model(xn, NORMAL)), (xa, *model(xa, ABNORMAL)), cfg.alpha)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
+    history = fit(model, step_loss, iter(sampler), cfg.epochs * sampler.steps_per_epoch, sampler.steps_per_epoch,
+                  optimizer, scheduler, desc="training mtvae")
+    save_model(out_model, model, "mtvae", model_args, cfg.to_dict(), features_pretrained(train_features),
+               history=history, baseline_model=str(baseline_model),
+               abnormal_snippets={v: idx.tolist() for v, idx in chosen.items()}, normal_videos=normal)
+    return history

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint dry-run bench report clean
+.PHONY: install demo test test-fast slurm-test lint dry-run bench report clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The SLURM profile against a throwaway single-node SLURM on this machine (apt-installs slurm-wlm and
+# munge when missing; needs root). Also part of `make test`, which skips it where the daemons cannot run.
+slurm-test: install
+	VADLIB_REQUIRE_SLURM=1 $(BIN)/python -m pytest -m slurm -s $(PYTEST_ARGS) tests/test_slurm.py
+
+bench: install
+	$(BIN)/python bench/bench_decode.py
+	$(BIN)/python bench/bench_i3d.py
+	$(BIN)/python bench/bench_tvl1.py
 
 lint: install
 	$(BIN)/snakemake --lint --configfile config/demo.yaml

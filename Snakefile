@@ -1,18 +1,9 @@
 """Video anomaly detection pipeline: raw videos -> frames -> features / flow / pseudo-anomalies ->
 detectors -> frame-level ROC/AUC report. See README.md and shared design notes for the stages."""
 
-import os
-
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
-
-# Jobs import vadlib from the workflow's folder, also inside a conda environment (--sdm conda).
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
-
-
-conda: "envs/vadlib.yaml"
-
 
 
 configfile: "config/config.yaml"

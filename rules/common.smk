@@ -96,8 +96,8 @@ def score_files(dataset):
 
 @cache
 def code_version(*packages):
-    """A hash of the vadlib sources a rule depends on, for ``params:`` (Snakemake's code trigger only
-    sees the rule's own script)."""
+    """A hash of the vadlib sources behind a stage, handed to ``params`` (Snakemake's code trigger only
+    sees the script of each step itself)."""
     import vadlib
 
     root = Path(vadlib.__file__).parent  # the code that will actually run
@@ -107,3 +107,28 @@ def code_version(*packages):
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             digest.update(file.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def _manifest_inputs(wc):
+    cfg = dataset_cfg(wc.dataset)
+    videos = entries(wc.dataset)
+    if cfg["adapter"] == "synthetic":
+        return [f"{cfg['root']}/annotations/{v}.json" for v in videos]
+    return []
+
+
+def features_kind(dataset):
+    """``imported`` for datasets of published features, ``i3d`` for extraction from frames."""
+    return "imported" if dataset_cfg(dataset)["adapter"] == "features" else "i3d"
+
+
+def features(dataset, videos):
+    return per_video(dataset, f"features/{features_kind(dataset)}", videos)
+
+
+def weak_params(section):
+    return {**config["weak"], **config[section], "seed": config["seed"]}
+
+
+def weak_train(dataset):
+    return split(dataset, "weak", "train")

@@ -23,16 +23,12 @@ rule synthesize_video:
     resources:
         mem_mb=1000,
         runtime=10,
+    group:
+        "per_video"
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/synthesize.py"
-
-
-def _manifest_inputs(wc):
-    cfg = dataset_cfg(wc.dataset)
-    videos = entries(wc.dataset)
-    if cfg["adapter"] == "synthetic":
-        return [f"{cfg['root']}/annotations/{v}.json" for v in videos]
-    return []
 
 
 rule manifest:
@@ -48,6 +44,8 @@ rule manifest:
         code=code_version("data/adapters", "data/manifest.py", "data/decode.py", "data/synthetic"),
     log:
         f"{RESULTS}/{{dataset}}/logs/manifest.log",
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/manifest.py"
 
@@ -72,5 +70,9 @@ rule decode:
     resources:
         mem_mb=2000,
         runtime=30,
+    group:
+        "per_video"
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/decode.py"

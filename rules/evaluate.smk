@@ -19,5 +19,7 @@ rule evaluate:
         code=code_version("evaluate", "scores.py", "data/manifest.py"),
     log:
         f"{RESULTS}/{{dataset}}/logs/evaluate.log",
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/evaluate.py"

@@ -1,15 +1,6 @@
 """Snippet features: I3D ten-crop extraction from frames, or import of published features."""
 
 
-def features_kind(dataset):
-    """``imported`` for datasets of published features, ``i3d`` for extraction from frames."""
-    return "imported" if dataset_cfg(dataset)["adapter"] == "features" else "i3d"
-
-
-def features(dataset, videos):
-    return per_video(dataset, f"features/{features_kind(dataset)}", videos)
-
-
 rule i3d:
     """I3D R50 ten-crop features of one video: 16-frame snippets, the 2048-d pool before the head."""
     input:
@@ -26,10 +17,12 @@ rule i3d:
         mem_mb=8000,
         runtime=60,
     group:
-        "per_video"
+        "per_video_gpu"
     log:
         f"{RESULTS}/{{dataset}}/logs/i3d/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/i3d/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/extract_i3d.py"

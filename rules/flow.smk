@@ -17,10 +17,12 @@ rule flow:
         mem_mb=4000,
         runtime=60,
     group:
-        "per_video"
+        "per_video_gpu"
     log:
         f"{RESULTS}/{{dataset}}/logs/flow/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/flow/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/flow.py"

@@ -19,5 +19,7 @@ rule reference_scores:
         f"{RESULTS}/{{dataset}}/logs/reference.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/reference.tsv"
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/reference.py"

@@ -6,14 +6,6 @@ for _method in ("mlp", "mlp_mtvae", "rtfm", "rtfm_mtvae", "lanet"):
     register_method(_method, "weak")
 
 
-def weak_params(section):
-    return {**config["weak"], **config[section], "seed": config["seed"]}
-
-
-def weak_train(dataset):
-    return split(dataset, "weak", "train")
-
-
 rule train_detector:
     """Train a weakly supervised detector on the training videos' features (and, for the ``_mtvae``
     variants, the MT-VAE pseudo videos)."""
@@ -40,6 +32,8 @@ rule train_detector:
         f"{RESULTS}/{{dataset}}/logs/train/{{detector}}{{pseudo}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/train/{{detector}}{{pseudo}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/train_detector.py"
 
@@ -67,6 +61,8 @@ rule train_mtvae:
         f"{RESULTS}/{{dataset}}/logs/train/mtvae.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/train/mtvae.tsv"
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/train_mtvae.py"
 
@@ -92,6 +88,8 @@ rule pseudo_videos:
         runtime=60,
     log:
         f"{RESULTS}/{{dataset}}/logs/pseudo.log",
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/pseudo_videos.py"
 
@@ -118,5 +116,7 @@ rule score_detector:
         runtime=30,
     log:
         f"{RESULTS}/{{dataset}}/logs/score/{{detector}}{{pseudo}}.log",
+    conda:
+        "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/score_detector.py"

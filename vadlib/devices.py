@@ -55,6 +55,8 @@ def count_gpus() -> int:
             return sum(1 for line in out.splitlines() if line.startswith("GPU "))
         except (subprocess.SubprocessError, OSError):
             pass  # a broken driver install: let torch say what it sees
+    elif not Path("/proc/driver/nvidia").exists() and not any(Path("/dev").glob("nvidia[0-9]*")):
+        return 0  # no NVIDIA driver at all: no need to start a child that imports torch
     import torch
 
     if not torch.backends.cuda.is_built():

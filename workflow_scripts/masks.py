@@ -1,0 +1,13 @@
+"""Rule masks: the per-frame masks of one video (vadlib.masks.make_masks).
+
+Inputs: ``frames`` and, optionally, ``objects`` (ground-truth object masks ``.npz`` or a user's masks
+store); params: ``masks`` (the config section, with ``seed``).
+"""
+
+from vadlib.masks import make_masks
+from vadlib.runtime import log_to
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+log_to(snakemake.log[0] if snakemake.log else None)
+make_masks(snakemake.input.frames, snakemake.output[0], dict(snakemake.params.masks),
+           object_masks_path=snakemake.input.get("objects"))

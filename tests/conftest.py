@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ["Snakefile", "rules", "workflow_scripts", "config", "report", "profiles"]
+WORKFLOW_PARTS = ["Snakefile", "rules", "workflow_scripts", "config", "report", "profiles", "envs"]
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -1,0 +1,171 @@
+"""Short training runs of the three one-class methods on a tiny synthetic set of moving squares: the loss
+goes down, the scores files hold one score per frame of every row, the same seed gives the same model,
+and bad inputs fail with the name of the store or parameter."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vadlib.oneclass import score_luss, score_memae_cvae, score_stpa, train_luss, train_memae_cvae, train_stpa
+from vadlib.oneclass.train import load_checkpoint, save_checkpoint
+from vadlib.scores import load_scores
+from vadlib.stores import StoreError, write_store
+
+T, H, W = 24, 32, 32
+TINY = {"size": 32, "clip_len": 8, "batch": 8, "widths": [4, 8, 8, 8], "train_stride": 2}
+
+
+def squares(speed: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``[T, H, W, 3]`` of a bright square moving right by ``speed`` px per frame, and its flow."""
+    rng = np.random.default_rng(seed)
+    frames = np.full((T, H, W, 3), 40, dtype=np.uint8)
+    flow = np.zeros((T - 1, H, W, 2), dtype=np.float16)
+    y, x0 = int(rng.integers(0, H - 6)), int(rng.integers(0, W // 2))
+    for t in range(T):
+        x = (x0 + speed * t) % (W - 6)
+        frames[t, y:y + 6, x:x + 6] = 220
+        if t < T - 1:
+            flow[t, y:y + 6, x:x + 6, 0] = speed
+    return frames, flow
+
+
+def features(frames: np.ndarray, shift: float, seed: int) -> np.ndarray:
+    snippets = -(-len(frames) // 16)
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(snippets, 2, 16)) * 0.1 + shift).astype(np.float16)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    put = {
+        "frames": lambda p, a: write_store(p, "frames", a, {"source": "toy", "fps": 25, "original_size": [H, W],
+                                                             "stored_size": [H, W]}),
+        "flow": lambda p, a: write_store(p, "flow", a, {"method": "exact", "parameters": {}}),
+        "inpainted": lambda p, a: write_store(p, "inpainted", a, {"model": "toy", "pretrained": False, "parameters": {}}),
+        "masks": lambda p, a: write_store(p, "masks", a, {"generator": "toy", "parameters": {}}),
+        "features": lambda p, a: write_store(p, "features", a, {"extractor": "toy", "weights": "none", "pretrained": False,
+                                                                 "snippet_len": 16, "preprocessing": {}}),
+    }
+    d = {k: [] for k in ("frames", "flow", "inpainted", "masks", "mixup", "features", "inpainted_features")}
+    for i in range(3):
+        frames, flow = squares(1, i)
+        rng = np.random.default_rng(100 + i)
+        inpainted, masks = frames.copy(), np.zeros((T, H, W), dtype=bool)
+        for t in range(0, T, 2):
+            y, x = rng.integers(0, H - 8, size=2)
+            masks[t, y:y + 8, x:x + 8] = True
+            inpainted[t, y:y + 8, x:x + 8] = rng.integers(0, 256, size=3)
+        mixup = flow.copy()
+        mixup[:, :8, :8] = rng.normal(size=(T - 1, 8, 8, 2)) * 2
+        d["frames"].append(str(put["frames"](root / f"f{i}.zarr", frames)))
+        d["flow"].append(str(put["flow"](root / f"o{i}.zarr", flow)))
+        d["inpainted"].append(str(put["inpainted"](root / f"i{i}.zarr", inpainted)))
+        d["masks"].append(str(put["masks"](root / f"m{i}.zarr", masks)))
+        d["mixup"].append(str(put["flow"](root / f"x{i}.zarr", mixup)))
+        d["features"].append(str(put["features"](root / f"F{i}.zarr", features(frames, 0.0, i))))
+        d["inpainted_features"].append(str(put["features"](root / f"Fi{i}.zarr", features(frames, 1.0, i))))
+    test = {k: {} for k in ("frames", "flow", "features")}
+    for name, speed, shift in (("normal", 1, 0.0), ("fast", 4, 1.0)):
+        frames, flow = squares(speed, 9)
+        test["frames"][name] = str(put["frames"](root / f"tf_{name}.zarr", frames))
+        test["flow"][name] = str(put["flow"](root / f"to_{name}.zarr", flow))
+        test["features"][name] = str(put["features"](root / f"tF_{name}.zarr", features(frames, shift, 9)))
+    return root, d, test
+
+
+def check_scores(path: Path, rows: set[str], method: str, videos: dict[str, str]) -> dict:
+    loaded, meta = load_scores(path)
+    assert set(loaded) == rows
+    assert meta["method"] == method and meta["protocol"] == "oneclass" and meta["pretrained"] is False
+    for row in rows:
+        assert set(loaded[row]) == set(videos)
+        for scores in loaded[row].values():
+            assert scores.shape == (T,) and np.isfinite(scores).all()
+    return loaded
+
+
+def lowered(history: list[dict]) -> bool:
+    return history[-1]["loss"] < history[0]["loss"]
+
+
+def test_luss_trains_scores_and_is_deterministic(toy):
+    root, d, test = toy
+    params = {**TINY, "epochs": 3}
+    history = train_luss(d["frames"], str(root / "luss.pt"), params, "cpu")
+    assert lowered(history), history
+    ckpt = load_checkpoint(root / "luss.pt", "luss")
+    assert ckpt["pretrained"] is False and ckpt["params"]["clip_len"] == 8
+    assert (root / "luss.json").exists()
+    rows = {f"{t}_{m}" for t in ("vcr", "ffp") for m in ("mse", "pse", "bpe")} | {
+        "prp", "combined_mse", "combined_pse", "combined_bpe", "combined", "combined_minmax"}
+    score_luss(str(root / "luss.pt"), test["frames"], str(root / "luss.npz"), params, "cpu")
+    scores = check_scores(root / "luss.npz", rows, "luss", test["frames"])
+    assert np.array_equal(scores["combined"]["fast"], scores["combined_bpe"]["fast"])
+    assert ((0 <= scores["prp"]["fast"]) & (scores["prp"]["fast"] <= 1)).all()
+
+    # same seed, same model; another seed, another model
+    short = {**params, "epochs": 1}
+    train_luss(d["frames"], str(root / "a.pt"), short, "cpu")
+    train_luss(d["frames"], str(root / "b.pt"), short, "cpu")
+    train_luss(d["frames"], str(root / "c.pt"), {**short, "seed": 1}, "cpu")
+    a, b, c = (load_checkpoint(root / f"{n}.pt", "luss") for n in "abc")
+    assert a["history"] == b["history"]
+    assert all(torch.equal(a["state"]["model"][k], b["state"]["model"][k]) for k in a["state"]["model"])
+    assert not all(torch.equal(a["state"]["model"][k], c["state"]["model"][k]) for k in a["state"]["model"])
+
+
+def test_memae_cvae_trains_and_scores(toy):
+    root, d, test = toy
+    params = {**TINY, "memae_epochs": 3, "cvae_epochs": 3, "slots": 5, "cvae_widths": [4, 8], "latent": 2,
+              "norm_windows": 16}
+    history = train_memae_cvae(d["frames"], d["flow"], str(root / "mc.pt"), params, "cpu")
+    assert lowered(history["memae"]) and lowered(history["cvae"]), history
+    stats = load_checkpoint(root / "mc.pt", "memae_cvae")["extra"]["component_stats"]
+    assert set(stats) == {"reconstruction", "prediction", "compactness"}
+    score_memae_cvae(str(root / "mc.pt"), test["frames"], test["flow"], str(root / "mc.npz"), params, "cpu")
+    check_scores(root / "mc.npz", {"reconstruction", "prediction", "compactness", "combined"}, "memae_cvae",
+                 test["frames"])
+
+
+def test_stpa_trains_and_scores(toy):
+    root, d, test = toy
+    params = {**TINY, "epochs": 3, "disc_epochs": 15, "disc_hidden": 8}
+    history = train_stpa(d["frames"], d["flow"], d["inpainted"], d["masks"], d["mixup"], d["features"],
+                         d["inpainted_features"], str(root / "st.pt"), params, "cpu")
+    assert all(lowered(history[k]) for k in ("spatial", "temporal", "discriminator")), history
+    extra = load_checkpoint(root / "st.pt", "stpa")["extra"]
+    # pseudo-anomalous snippets: the one 16-frame snippet with masked frames of each video, 2 crops
+    assert extra["pseudo_snippets"] == 3 * 2 * 2 and extra["semantic_features"] == "i3d"
+    score_stpa(str(root / "st.pt"), test["frames"], test["flow"], test["features"], str(root / "st.npz"),
+               params, "cpu")
+    scores = check_scores(root / "st.npz", {"spatial", "temporal", "discriminator", "combined",
+                                            "combined_nodisc"}, "stpa", test["frames"])
+    # the features of the "fast" video lie with the pseudo-anomalies: the discriminator separates them
+    assert scores["discriminator"]["fast"].min() > scores["discriminator"]["normal"].max()
+    assert np.allclose(scores["combined"]["fast"],
+                       scores["combined_nodisc"]["fast"] + scores["discriminator"]["fast"], atol=1e-6)
+
+
+def test_bad_inputs_name_the_store_or_parameter(toy, tmp_path):
+    root, d, test = toy
+    with pytest.raises(KeyError, match="epoch"):
+        train_luss(d["frames"], str(tmp_path / "x.pt"), {**TINY, "epoch": 1}, "cpu")
+    with pytest.raises(ValueError, match="multiple of 8"):
+        train_luss(d["frames"], str(tmp_path / "x.pt"), {**TINY, "clip_len": 12}, "cpu")
+    with pytest.raises(ValueError, match="differ in length"):
+        train_stpa(d["frames"], d["flow"][:2], d["inpainted"], d["masks"], d["mixup"], d["features"],
+                   d["inpainted_features"], str(tmp_path / "x.pt"), TINY, "cpu")
+    short = write_store(tmp_path / "short.zarr", "flow", np.zeros((5, H, W, 2), np.float16),
+                        {"method": "x", "parameters": {}})
+    with pytest.raises(StoreError, match="short.zarr: axis 'time' has size 5, expected 23"):
+        train_memae_cvae(d["frames"][:1], [str(short)], str(tmp_path / "x.pt"), TINY, "cpu")
+    save_checkpoint(tmp_path / "luss.pt", "luss", {}, TINY)
+    with pytest.raises(ValueError, match="'method' is 'luss', expected 'stpa'"):
+        score_stpa(str(tmp_path / "luss.pt"), test["frames"], test["flow"], test["features"], str(tmp_path / "s.npz"),
+                   TINY, "cpu")
+    with pytest.raises(StoreError, match="no such frames store"):
+        train_luss([str(tmp_path / "missing.zarr")], str(tmp_path / "x.pt"), TINY, "cpu")
+    assert not (tmp_path / "x.pt").exists()

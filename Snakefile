@@ -20,6 +20,8 @@ include: "rules/reference.smk"
 include: "rules/flow.smk"
 include: "rules/features.smk"
 include: "rules/weak.smk"
+include: "rules/pseudo_anomalies.smk"
+include: "rules/oneclass.smk"
 include: "rules/evaluate.smk"
 
 

@@ -8,6 +8,7 @@ rule evaluate:
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         truth=f"{RESULTS}/{{dataset}}/ground_truth.npz",
         scores=lambda wc: score_files(wc.dataset),
+        figures=lambda wc: report_figures(wc.dataset),  # not read: brings the examples into the report
     output:
         auc=f"{RESULTS}/{{dataset}}/auc.json",
         roc=report(f"{RESULTS}/{{dataset}}/roc.png", caption="../report/roc.rst", category="Evaluation"),

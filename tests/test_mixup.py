@@ -107,3 +107,16 @@ def test_mixup_shape_mismatch_names_the_video(tmp_path):
     write_store(tmp_path / "short.zarr", "masks", np.zeros((11, 24, 32), bool), {"generator": "x", "parameters": {}})
     with pytest.raises(StoreError, match="cam2_v5"):
         mixup_flow(tmp_path / "flow_cam2_v5.zarr", tmp_path / "short.zarr", tmp_path / "o.zarr", {})
+
+
+def test_masks_at_frame_size_are_resized_to_the_flow(tmp_path):
+    """Flow computed at half the frames' size: the mask of frame t is resized (nearest) before mixing."""
+    flow = np.repeat(_ramp(12, 16)[None], 5, axis=0).astype(np.float16)
+    masks = np.zeros((6, 24, 32), bool)
+    masks[0, 4:12, 8:20] = True  # at half size: rows 2..5, columns 4..9
+    write_store(tmp_path / "flow_v.zarr", "flow", flow, {"method": "tvl1", "parameters": {}})
+    write_store(tmp_path / "v.zarr", "masks", masks, {"generator": "lama", "parameters": {}})
+    mixup_flow(tmp_path / "flow_v.zarr", tmp_path / "v.zarr", tmp_path / "out.zarr", {"seed": 1})
+    store = open_store(tmp_path / "out.zarr", "flow", time=5, height=12, width=16)
+    assert store.attrs["boxes"][0] == [2, 6, 4, 10]
+    assert all(b is None for b in store.attrs["boxes"][1:])

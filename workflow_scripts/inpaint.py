@@ -1,19 +1,18 @@
 """Rule inpaint: LDM inpainting of one video's masked frames (vadlib.inpaint.inpaint_video).
 
 Inputs: ``frames``, ``masks`` and ``model`` (``inpaint.weights`` or the train_ldm directory); params:
-``inpaint`` (the config section, with ``seed``) and ``device``. An optional output ``grid`` gets the
-original / mask / inpainted figure of the video.
+``inpaint`` (steps, eta, batch_size, seed) and ``device``.
 """
 
 import torch
 
-from vadlib.inpaint import example_grid, inpaint_video
+from vadlib.devices import claim_gpu
+from vadlib.inpaint import inpaint_video
 from vadlib.runtime import log_to
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0] if snakemake.log else None)
+log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-inpaint_video(snakemake.input.frames, snakemake.input.masks, snakemake.output[0], snakemake.input.model,
-              dict(snakemake.params.inpaint), snakemake.params.device)
-if snakemake.output.get("grid"):
-    example_grid(snakemake.input.frames, snakemake.input.masks, snakemake.output[0], snakemake.output.grid)
+with claim_gpu(snakemake.params.device) as device:
+    inpaint_video(snakemake.input.frames, snakemake.input.masks, snakemake.output.inpainted, snakemake.input.model,
+                  dict(snakemake.params.inpaint), device)

@@ -8,6 +8,6 @@ from vadlib.masks import make_masks
 from vadlib.runtime import log_to
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0] if snakemake.log else None)
-make_masks(snakemake.input.frames, snakemake.output[0], dict(snakemake.params.masks),
+log_to(snakemake.log[0])
+make_masks(snakemake.input.frames, snakemake.output.masks, dict(snakemake.params.masks),
            object_masks_path=snakemake.input.get("objects"))

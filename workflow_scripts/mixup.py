@@ -7,5 +7,5 @@ from vadlib.flow.mixup import mixup_flow
 from vadlib.runtime import log_to
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0] if snakemake.log else None)
-mixup_flow(snakemake.input.flow, snakemake.input.masks, snakemake.output[0], dict(snakemake.params.mixup))
+log_to(snakemake.log[0])
+mixup_flow(snakemake.input.flow, snakemake.input.masks, snakemake.output.mixup, dict(snakemake.params.mixup))

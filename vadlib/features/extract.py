@@ -160,14 +160,18 @@ def get_extractor(params: dict[str, Any], device: str = "auto") -> SnippetExtrac
 
 
 def extract_features(frames_path: str | os.PathLike, out_path: str | os.PathLike, params: dict[str, Any],
-                     device: str = "auto") -> None:
+                     device: str = "auto", kind: str = "frames") -> None:
     """Stage function: I3D features of the frames store at ``frames_path`` -> features store ``out_path``.
+
+    ``kind`` is the input store's schema: ``frames`` (decoded) or ``inpainted`` (pseudo-anomalous frames).
 
     Writes ``[snippets, crops, 2048]`` (``params['dtype']``, float16 by default) with attrs ``extractor``,
     ``weights``, ``weights_sha256``, ``pretrained``, ``seed``, ``snippet_len``, ``preprocessing``,
     ``compute``, ``frames`` (the input store) and ``n_frames``.
     """
-    frames = open_store(frames_path, "frames", channel=3)
+    if kind not in ("frames", "inpainted"):
+        raise ValueError(f"extract_features: kind must be 'frames' or 'inpainted', got {kind!r}")
+    frames = open_store(frames_path, kind, channel=3)
     if len(frames) == 0:
         raise StoreError(f"{frames_path}: the frames store holds no frame")
     extractor = get_extractor(params, device)
@@ -180,5 +184,5 @@ def extract_features(frames_path: str | os.PathLike, out_path: str | os.PathLike
     if dtype == "float16" and np.abs(feats).max() > FLOAT16_MAX:
         raise StoreError(f"{out_path}: features exceed the float16 range "
                          f"(max |x| = {np.abs(feats).max():.3g}); set features.i3d.dtype to float32")
-    attrs = {**extractor.attrs(), "frames": str(frames_path), "n_frames": len(frames)}
+    attrs = {**extractor.attrs(), "frames": str(frames_path), "frames_kind": kind, "n_frames": len(frames)}
     write_store(out_path, "features", feats.astype(dtype), attrs)

@@ -12,7 +12,8 @@ and keeps weight ``lambda``), ``p_r`` the random donor, and the whole bounding b
 paper speaks of patches and boxes, not of mask pixels (``region: mask`` mixes inside the mask only, an
 option). Flow ``t`` (frame ``t`` to ``t + 1``) takes the mask of frame ``t``; flows whose frame has no
 mask are copied unchanged. The top-left corner of ``p_r`` is uniform over all positions where a patch
-of the box's size fits, so it may overlap the box.
+of the box's size fits, so it may overlap the box. When the flow was computed at another size than the
+frames (``flow.size``), the masks are resized to the flow's size (nearest neighbour).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from vadlib.masks.stage import video_name, video_seed
@@ -73,6 +75,20 @@ def draw_mixup(mask: np.ndarray, alpha: float, rng: np.random.Generator):
     return lam, (int(rng.integers(0, h - (y1 - y0) + 1)), int(rng.integers(0, w - (x1 - x0) + 1)))
 
 
+def _mask_reader(masks, size: tuple[int, int]):
+    """``(start, stop) -> [n, h, w]`` masks at the flow's size: flow may be computed at another size
+    than the frames (``flow.size``); masks are then resized with nearest-neighbour sampling."""
+    if tuple(masks.shape[1:]) == tuple(size):
+        return lambda a, b: masks.data[a:b]
+    h, w = size
+
+    def read(a: int, b: int) -> np.ndarray:
+        block = masks.data[a:b].astype(np.uint8)
+        return np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST) for m in block]).astype(bool) \
+            if len(block) else np.zeros((0, h, w), bool)
+    return read
+
+
 def mixup_flow(flow_path: str | Path, masks_path: str | Path, out_path: str | Path,
                params: dict[str, Any]) -> Path:
     """Write the mixup flow store of one video: flow ``t`` mixed under the box of mask ``t``.
@@ -90,15 +106,16 @@ def mixup_flow(flow_path: str | Path, masks_path: str | Path, out_path: str | Pa
     masks = open_store(masks_path, "masks")
     video = video_name(flow_path)
     t = len(flow)
-    if masks.shape != (t + 1,) + flow.shape[1:3]:
+    if masks.shape[0] != t + 1:
         raise StoreError(f"video {video}: masks store {masks_path} is [T, H, W] = {list(masks.shape)}, "
                          f"its flow {flow_path} is [T-1, H, W] = {list(flow.shape[:3])}")
+    mask_at = _mask_reader(masks, flow.shape[1:3])
     seed = video_seed(p["seed"], video)
     rng = np.random.default_rng(seed)
     chunk = 64
     draws, boxes = [], []
     for start in range(0, t, chunk):
-        for mask in masks.data[start:min(t, start + chunk)]:
+        for mask in mask_at(start, min(t, start + chunk)):
             draws.append(draw_mixup(mask, p["alpha"], rng))
             boxes.append(bounding_box(mask))
     attrs = {"method": "mixup", "parameters": p, "seed": seed, "flow_method": flow.attrs["method"],
@@ -108,7 +125,7 @@ def mixup_flow(flow_path: str | Path, masks_path: str | Path, out_path: str | Pa
     with StoreWriter(out_path, "flow", flow.shape, np.dtype(flow.data.dtype).name, attrs) as writer:
         for start in progress(range(0, t, chunk), desc=f"mixup {video}", total=-(-t // chunk), unit="block"):
             fields = flow.data[start:start + chunk].astype(np.float32)
-            frame_masks = masks.data[start:start + len(fields)]
+            frame_masks = mask_at(start, start + len(fields))
             for i, (field, mask) in enumerate(zip(fields, frame_masks)):
                 draw = draws[start + i]
                 if draw is not None:

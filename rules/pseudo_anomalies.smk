@@ -1,0 +1,131 @@
+"""One-class inputs: per-frame masks, latent-diffusion inpainting of the masked regions (spatial
+pseudo-anomalies) and flow mixup under the masks (temporal pseudo-anomalies)."""
+
+
+rule masks:
+    """Per-frame masks of one video, [T, H, W] bool: LaMa's mixed brush strokes and boxes, object
+    masks, or both (``masks.kind``)."""
+    input:
+        unpack(object_masks),
+        frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
+    output:
+        masks=directory(f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr"),
+    params:
+        masks=config["masks"] | {"seed": config["seed"]},
+        code=code_version("masks"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "per_video"
+    log:
+        f"{RESULTS}/{{dataset}}/logs/masks/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/masks/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
+    script:
+        "../workflow_scripts/masks.py"
+
+
+rule train_ldm:
+    """Train the embedded inpainting LDM (VQ autoencoder, then the UNet) on the normal training
+    frames; used when ``inpaint.weights`` names no pretrained model."""
+    input:
+        frames=lambda wc: per_video(wc.dataset, "frames", split(wc.dataset, "oneclass", "train")),
+    output:
+        model=directory(f"{RESULTS}/{{dataset}}/models/ldm"),
+    params:
+        train=config["inpaint"]["train"] | {"seed": config["seed"]},
+        device=config["device"],
+        code=code_version("inpaint", "masks"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=480,
+    log:
+        f"{RESULTS}/{{dataset}}/logs/train/ldm.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/train/ldm.tsv"
+    conda:
+        "../envs/vadlib.yaml"
+    script:
+        "../workflow_scripts/train_ldm.py"
+
+
+rule inpaint:
+    """Inpaint the masked region of every masked frame of one video with the LDM (DDIM); pixels
+    outside the masks are the input's."""
+    input:
+        frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
+        masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
+        model=lambda wc: ldm_model(wc.dataset),
+    output:
+        inpainted=directory(f"{RESULTS}/{{dataset}}/inpainted/{{video}}.zarr"),
+    params:
+        inpaint={k: v for k, v in config["inpaint"].items() if k not in ("weights", "train")}
+        | {"seed": config["seed"]},
+        device=config["device"],
+        code=code_version("inpaint", "masks"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    group:
+        "per_video_gpu"
+    log:
+        f"{RESULTS}/{{dataset}}/logs/inpaint/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/inpaint/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
+    script:
+        "../workflow_scripts/inpaint.py"
+
+
+rule inpaint_examples:
+    """Figure of spatial pseudo-anomalies for the report: original, mask and inpainted frames."""
+    input:
+        frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
+        masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
+        inpainted=f"{RESULTS}/{{dataset}}/inpainted/{{video}}.zarr",
+    output:
+        figure=report(f"{RESULTS}/{{dataset}}/figures/inpainting/{{video}}.png",
+                      caption="../report/inpainting.rst", category="Pseudo-anomalies",
+                      subcategory="Spatial (inpainting)"),
+    params:
+        code=code_version("inpaint/figures.py"),
+    log:
+        f"{RESULTS}/{{dataset}}/logs/figures/inpainting/{{video}}.log",
+    conda:
+        "../envs/vadlib.yaml"
+    script:
+        "../workflow_scripts/inpaint_examples.py"
+
+
+rule mixup:
+    """Temporal pseudo-anomalies of one video: each flow's patch under its frame's mask box mixed
+    with a random patch of the same flow, lambda ~ Beta(alpha, alpha)."""
+    input:
+        flow=f"{RESULTS}/{{dataset}}/flow/{{video}}.zarr",
+        masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
+    output:
+        mixup=directory(f"{RESULTS}/{{dataset}}/mixup/{{video}}.zarr"),
+    params:
+        mixup=config["mixup"] | {"seed": config["seed"]},
+        code=code_version("flow/mixup.py", "masks"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "per_video_gpu"  # with the flow it mixes (CPU work; the group holds the flow's GPU)
+    log:
+        f"{RESULTS}/{{dataset}}/logs/mixup/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/mixup/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
+    script:
+        "../workflow_scripts/mixup.py"

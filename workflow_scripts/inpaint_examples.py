@@ -1,0 +1,9 @@
+"""Rule inpaint_examples: the report's original / mask / inpainted figure of one video
+(vadlib.inpaint.example_grid)."""
+
+from vadlib.inpaint import example_grid
+from vadlib.runtime import log_to
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+log_to(snakemake.log[0])
+example_grid(snakemake.input.frames, snakemake.input.masks, snakemake.input.inpainted, snakemake.output.figure)

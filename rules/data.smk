@@ -41,7 +41,8 @@ rule manifest:
         truth=f"{RESULTS}/{{dataset}}/ground_truth.npz",
     params:
         dataset=lambda wc: dataset_cfg(wc.dataset),
-        code=code_version("data/adapters", "data/manifest.py", "data/decode.py", "data/synthetic"),
+        code=code_version("data/adapters", "data/manifest.py", "data/decode.py", "data/synthetic",
+                          "features/importer.py"),
     log:
         f"{RESULTS}/{{dataset}}/logs/manifest.log",
     conda:

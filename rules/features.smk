@@ -2,13 +2,18 @@
 
 
 rule i3d:
-    """I3D R50 ten-crop features of one video: 16-frame snippets, the 2048-d pool before the head."""
+    """I3D R50 ten-crop features of one video: 16-frame snippets, the 2048-d pool before the head.
+    ``features/i3d`` holds those of the decoded frames, ``features/i3d_inpainted`` those of the
+    inpainted frames (the semantic features of the spatial pseudo-anomalies)."""
     input:
-        frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
+        frames=lambda wc: f"{RESULTS}/{wc.dataset}/{wc.source.lstrip('_') or 'frames'}/{wc.video}.zarr",
     output:
-        features=directory(f"{RESULTS}/{{dataset}}/features/i3d/{{video}}.zarr"),
+        features=directory(f"{RESULTS}/{{dataset}}/features/i3d{{source}}/{{video}}.zarr"),
+    wildcard_constraints:
+        source="|_inpainted",
     params:
         i3d=config["features"]["i3d"] | {"seed": config["seed"]},
+        kind=lambda wc: wc.source.lstrip("_") or "frames",
         device=config["device"],
         code=code_version("features", "snippets.py"),
     threads: 2
@@ -19,10 +24,35 @@ rule i3d:
     group:
         "per_video_gpu"
     log:
-        f"{RESULTS}/{{dataset}}/logs/i3d/{{video}}.log",
+        f"{RESULTS}/{{dataset}}/logs/i3d{{source}}/{{video}}.log",
     benchmark:
-        f"{RESULTS}/{{dataset}}/benchmarks/i3d/{{video}}.tsv"
+        f"{RESULTS}/{{dataset}}/benchmarks/i3d{{source}}/{{video}}.tsv"
     conda:
         "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/extract_i3d.py"
+
+
+rule import_features:
+    """Published snippet features of one video (its ``.npy`` in the RTFM layout) as a features store,
+    for datasets of the adapter ``features``: the same contract as extracted features."""
+    input:
+        npy=lambda wc: entry(wc.dataset, wc.video).source,
+    output:
+        features=directory(f"{RESULTS}/{{dataset}}/features/imported/{{video}}.zarr"),
+    params:
+        imported=lambda wc: import_params(wc.dataset),
+        code=code_version("features/importer.py", "snippets.py"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    group:
+        "per_video"
+    log:
+        f"{RESULTS}/{{dataset}}/logs/import_features/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/import_features/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
+    script:
+        "../workflow_scripts/import_features.py"

@@ -3,7 +3,7 @@ LA-Net + DDL), each with and without the pseudo videos."""
 
 
 for _method in ("mlp", "mlp_mtvae", "rtfm", "rtfm_mtvae", "lanet"):
-    register_method(_method, "weak")
+    register_method(_method, "weak", reads="features")
 
 
 rule train_detector:

@@ -476,7 +476,7 @@ def test_synthetic_listing_follows_the_plan_and_build_agrees(tmp_path):
 
 
 def test_registry_names_and_unknown_adapter():
-    assert set(ADAPTERS) == {"synthetic", "shanghaitech", "ped2", "avenue", "ucf_crime"}
+    assert set(ADAPTERS) == {"synthetic", "shanghaitech", "ped2", "avenue", "ucf_crime", "features"}
     with pytest.raises(AdapterError, match=r"field 'adapter' is 'shanghai'"):
         list_videos({"adapter": "shanghai", "root": "."})
     with pytest.raises(AdapterError, match=r"field 'root' is missing"):

@@ -11,7 +11,7 @@ features): a list file per split whose lines are paths of ``.npy`` files (``.../
       train_list: data/shanghai/shanghai-i3d-train-10crop.list
       test_list: data/shanghai/shanghai-i3d-test-10crop.list
       ground_truth: data/shanghai/gt-sh.npy   # concatenated .npy, or an .npz keyed by video id
-      features_dir: data/shanghai/i3d        # null: use the list entries as paths
+      features_dir: data/shanghai/i3d        # or a list of folders; null: use the list entries as paths
       suffix: _i3d                           # removed from a file's stem to give the video id
       layout: snippet_crop_feature           # crop_snippet_feature: files are [10, snippets, 2048]
       dim: 2048
@@ -24,7 +24,11 @@ features): a list file per split whose lines are paths of ``.npy`` files (``.../
 
 Paths. A list entry is used as written, a relative one resolved against the list file's folder; with
 ``features_dir`` only the entry's file name is kept and looked up there (published lists hold the
-authors' absolute paths). Config paths are relative to the working directory.
+authors' absolute paths, UCF-Crime's with Windows separators). ``features_dir`` may name several
+folders (the releases ship ``SH_Train_ten_crop_i3d`` and ``SH_Test_ten_crop_i3d``): each file is looked
+up in all of them and must be in exactly one. Called directly, config paths are relative to the
+working directory; the dataset adapter ``features`` (:mod:`vadlib.data.adapters.features`) takes them
+from the dataset's root.
 
 Frames. A video's frame count is taken as ``16 x snippets`` (the published features dropped the tail
 of each video), which is what the published ground truth is aligned to.
@@ -46,7 +50,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -109,18 +113,37 @@ def video_id(npy_path: str | os.PathLike, suffix: str = "_i3d") -> str:
     return stem[: -len(suffix)] if suffix and stem.endswith(suffix) else stem
 
 
-def read_list(list_path: str | os.PathLike, features_dir: str | os.PathLike | None = None) -> list[Path]:
+def _folders(features_dir: str | os.PathLike | list | None) -> list[Path] | None:
+    if features_dir is None:
+        return None
+    folders = [Path(d) for d in (features_dir if isinstance(features_dir, (list, tuple)) else [features_dir])]
+    if not folders:
+        raise FeatureImportError("imported.features_dir is an empty list; give a folder, a list of folders or null")
+    return folders
+
+
+def _find(name: str, folders: list[Path]) -> Path:
+    """``name`` in the one folder that holds it; in the first folder when none does (its absence is
+    reported, with the video, when the file is read)."""
+    found = [folder / name for folder in folders if (folder / name).is_file()] if len(folders) > 1 else []
+    if len(found) > 1:
+        raise FeatureImportError(f"{name} is in several feature folders: {[str(p) for p in found]}")
+    return found[0] if found else folders[0] / name
+
+
+def read_list(list_path: str | os.PathLike, features_dir: str | os.PathLike | list | None = None) -> list[Path]:
     """Feature file paths of a list file, in list order (see the module docstring for resolution)."""
     list_path = Path(list_path)
     if not list_path.is_file():
         raise FeatureImportError(f"{list_path}: no such list file")
+    folders = _folders(features_dir)
     paths = []
-    for line in list_path.read_text().splitlines():
-        line = line.strip()
+    for line in list_path.read_text(encoding="utf-8-sig").splitlines():
+        line = line.strip().replace("\\", "/")   # lists written on Windows (UCF-Crime's)
         if not line:
             continue
-        if features_dir is not None:
-            paths.append(Path(features_dir) / Path(line).name)
+        if folders is not None:
+            paths.append(_find(PurePosixPath(line).name, folders))
         else:
             path = Path(line)
             paths.append(path if path.is_absolute() else list_path.parent / path)
@@ -151,8 +174,11 @@ def _check_shape(shape: tuple[int, ...], video: str, path: Path, cfg: dict[str, 
     return snippets, crops
 
 
-def _header_shape(path: Path, video: str) -> tuple[int, ...]:
+def _header_shape(path: Path, video: str, folders: list[Path] | None = None) -> tuple[int, ...]:
     if not path.is_file():
+        if folders and len(folders) > 1:
+            raise FeatureImportError(f"video {video}: feature file {path.name} is in none of the folders "
+                                     f"{[str(f) for f in folders]}")
         raise FeatureImportError(f"video {video}: feature file {path} does not exist")
     try:
         return np.load(path, mmap_mode="r").shape
@@ -265,18 +291,14 @@ def _labels(rule: dict[str, Any], videos: list[str], split: str,
     raise FeatureImportError(f"{key}.from must be list_order, name, file or ground_truth, got {kind!r}")
 
 
-def list_imported_videos(dataset_cfg: dict[str, Any]) -> list[VideoEntry]:
-    """Manifest rows of the published features named by ``dataset_cfg['imported']``.
-
-    Reads only the ``.npy`` headers (and the ground truth when test labels come from it), so it is
-    fast enough for building the workflow's DAG. Rows: ``source`` = the ``.npy`` path,
-    ``source_kind`` = ``features``, ``n_frames`` = 16 x snippets, ``split_weak`` = train/test.
-    """
-    cfg = _section(dataset_cfg)
+def _scan(cfg: dict[str, Any]) -> tuple[list[VideoEntry], dict[str, np.ndarray] | None]:
+    """Manifest rows of a checked ``imported`` section, and the test videos' frame labels (None
+    without ``ground_truth``)."""
     rows = _listed(cfg)
+    folders = _folders(cfg["features_dir"])
     n_frames = {}
     for video, path, _ in rows:
-        snippets, _crops = _check_shape(_header_shape(path, video), video, path, cfg)
+        snippets, _crops = _check_shape(_header_shape(path, video, folders), video, path, cfg)
         n_frames[video] = SNIPPET_LEN * snippets
     truth = None
     if cfg["ground_truth"]:
@@ -298,7 +320,48 @@ def list_imported_videos(dataset_cfg: dict[str, Any]) -> list[VideoEntry]:
         entries.append(VideoEntry(video=video, source=str(path), source_kind="features",
                                   label=labels[video], scene=scene, split_weak=split,
                                   n_frames=n_frames[video], fps=float(cfg["fps"])))
-    return entries
+    return entries, truth
+
+
+def list_imported_videos(dataset_cfg: dict[str, Any]) -> list[VideoEntry]:
+    """Manifest rows of the published features named by ``dataset_cfg['imported']``.
+
+    Reads only the ``.npy`` headers (and the ground truth when it is set: test labels may come from
+    it, and a length that does not add up should fail before any job runs), so it is fast enough for
+    building the workflow's DAG. Rows: ``source`` = the ``.npy`` path, ``source_kind`` = ``features``,
+    ``n_frames`` = 16 x snippets, ``split_weak`` = train/test.
+    """
+    return _scan(_section(dataset_cfg))[0]
+
+
+def build_imported(dataset_cfg: dict[str, Any]) -> tuple[list[VideoEntry], dict[str, np.ndarray]]:
+    """:func:`list_imported_videos` and the per-video frame labels of the test videos (from
+    ``imported.ground_truth``, required here), in one pass over the files."""
+    cfg = _section(dataset_cfg)
+    if not cfg["ground_truth"]:
+        raise FeatureImportError("imported.ground_truth is required: the test videos need frame labels")
+    return _scan(cfg)
+
+
+def source_files(dataset_cfg: dict[str, Any]) -> list[Path]:
+    """The files the manifest is made of besides the features: both lists, the ground truth and any
+    labels file (a workflow's manifest step lists them as inputs, so an edit of one reruns it)."""
+    cfg = _section(dataset_cfg)
+    files = [cfg["train_list"], cfg["test_list"], cfg["ground_truth"]]
+    files += [rule.get("path") for rule in (cfg["train_labels"], cfg["test_labels"])
+              if isinstance(rule, dict) and rule.get("from") == "file"]
+    return [Path(f) for f in files if f]
+
+
+#: The keys of the ``imported`` section that shape a stored feature (the parameters of one import).
+IMPORT_KEYS = ("layout", "dim", "crops", "dtype", "suffix")
+
+
+def import_params(section: dict[str, Any] | None) -> dict[str, Any]:
+    """The :data:`IMPORT_KEYS` of an ``imported`` section over their defaults: what a workflow hands
+    :func:`import_video`, so that relabelling videos or moving the lists does not re-import them."""
+    cfg = _params(section or {})
+    return {key: cfg[key] for key in IMPORT_KEYS}
 
 
 def import_video(npy_path: str | os.PathLike, out_path: str | os.PathLike, params: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ Every function dispatches on the dataset config's ``adapter`` key:
 
 Every dataset config has ``adapter``, ``root`` and ``protocols`` (default: all the adapter supports);
 each adapter's own keys and their defaults are ``REGISTRY[name].defaults`` (paths relative to root).
+The adapter ``features`` reads published snippet features (the RTFM layout) instead of videos.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vadlib.data.adapters import shanghaitech, synthetic, ucf_crime, ucsd_avenue
+from vadlib.data.adapters import features, shanghaitech, synthetic, ucf_crime, ucsd_avenue
 from vadlib.data.adapters.base import Adapter, AdapterError, GroundTruth, is_test
 from vadlib.data.manifest import VideoEntry, save_ground_truth, write_manifest
 
@@ -32,12 +33,14 @@ REGISTRY: dict[str, Adapter] = {a.name: a for a in (
     ucsd_avenue.PED2,
     ucsd_avenue.AVENUE,
     ucf_crime.ADAPTER,
+    features.ADAPTER,
 )}
 ADAPTERS: tuple[str, ...] = tuple(REGISTRY)
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
-__all__ = ["ADAPTERS", "REGISTRY", "Adapter", "AdapterError", "get_adapter", "list_videos", "build", "prepare"]
+__all__ = ["ADAPTERS", "REGISTRY", "Adapter", "AdapterError", "get_adapter", "list_videos", "build", "prepare",
+           "manifest_inputs"]
 
 
 def get_adapter(dataset_cfg: Mapping[str, Any]) -> Adapter:
@@ -95,6 +98,15 @@ def build(dataset_cfg: Mapping[str, Any]) -> tuple[list[VideoEntry], GroundTruth
     entries, truth = adapter.build(adapter.resolve(dataset_cfg))
     _check_built(entries, truth, adapter.name)
     return entries, truth
+
+
+def manifest_inputs(dataset_cfg: Mapping[str, Any]) -> list[str]:
+    """The files besides the videos that :func:`prepare` reads (list files, labels), for a workflow
+    to name as inputs so that an edit of one rebuilds the manifest; empty for adapters naming none."""
+    adapter = get_adapter(dataset_cfg)
+    if adapter.inputs is None:
+        return []
+    return [str(path) for path in adapter.inputs(adapter.resolve(dataset_cfg))]
 
 
 def prepare(dataset_cfg: Mapping[str, Any], manifest_path: str | os.PathLike, gt_path: str | os.PathLike) -> None:

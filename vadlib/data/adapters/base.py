@@ -65,6 +65,9 @@ class Adapter:
     list_videos: Callable[[Source], list[VideoEntry]]
     build: Callable[[Source], tuple[list[VideoEntry], GroundTruth]]
     generated: bool = False  # its sources are written by a workflow rule, so absent at DAG-build time
+    # the files besides the videos that the manifest is made of (lists, labels), for a workflow to
+    # name as the manifest's inputs; None: the adapter names none
+    inputs: Callable[[Source], list[Path]] | None = None
 
     def resolve(self, cfg: Mapping[str, Any], require_root: bool = True) -> Source:
         """Check the keys every dataset config has and fill the adapter's defaults.
@@ -75,7 +78,8 @@ class Adapter:
             raise AdapterError(f"dataset config (adapter '{self.name}'): field 'root' is missing")
         root = Path(os.path.expanduser(str(cfg["root"])))
         if require_root and not root.is_dir():
-            raise AdapterError(f"{root}: no such folder (dataset field 'root' of adapter '{self.name}')")
+            raise AdapterError(f"data not found at {root}: no such folder (dataset field 'root' of adapter "
+                               f"'{self.name}')")
         protocols = tuple(cfg.get("protocols") or self.protocols)
         for protocol in protocols:
             if protocol not in PROTOCOLS:

@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
+# GPU jobs at once: one per card; without a card the GPU rules run on the CPU, limited by the cores only.
+GPUS ?= $(shell n=$$(nvidia-smi -L 2>/dev/null | grep -c '^GPU'); [ "$$n" -gt 0 ] && echo $$n || echo $(CORES))
 PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast slurm-test lint dry-run bench report clean
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --resources gpu=1 -- results/synthetic/auc.json
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS) --configfile config/demo.yaml -- results/synthetic/auc.json
 	@$(BIN)/python -m vadlib.evaluate.table results/synthetic/auc.json
 
 test: install

@@ -152,6 +152,13 @@ def test_inpaint_video_stage_and_grid(tiny, tmp_path):
     assert np.array_equal(open_store(tmp_path / "out2.zarr", "inpainted").read(), out)
     png = example_grid(tmp_path / "cam1.zarr", tmp_path / "m.zarr", tmp_path / "out.zarr", tmp_path / "grid.png", 4)
     assert png.stat().st_size > 1000
+    import matplotlib.image
+
+    assert matplotlib.image.imread(png).shape[:2] == (660, 440)  # 3 rows x 2 masked frames, 2.2 in each, 100 dpi
+    # a video without any masked frame (low masks.frame_prob) gets a figure saying so, not a failed run
+    write_store(tmp_path / "none.zarr", "masks", np.zeros_like(masks), {"generator": "lama", "parameters": {}})
+    empty = example_grid(tmp_path / "cam1.zarr", tmp_path / "none.zarr", tmp_path / "out.zarr", tmp_path / "e.png")
+    assert matplotlib.image.imread(empty).shape[:2] == (150, 600)
     write_store(tmp_path / "bad.zarr", "masks", masks[:4], {"generator": "lama", "parameters": {}})
     with pytest.raises(StoreError, match="cam1"):
         inpaint_video(tmp_path / "cam1.zarr", tmp_path / "bad.zarr", tmp_path / "o.zarr", tmp_path / "model", params, "cpu")

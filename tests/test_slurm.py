@@ -208,7 +208,8 @@ def test_tiny_pipeline_runs_through_slurm(cluster, tmp_path):
     # CPU; the trained detectors stay off to keep the run within CI's budget (the local end-to-end tests
     # run them): this test is about the jobs going through SLURM.
     (workdir / "slurm_test.yaml").write_text(
-        "device: cpu\nmethods: {mlp: false, mlp_mtvae: false, rtfm: false, rtfm_mtvae: false, lanet: false}\n")
+        "device: cpu\nmethods: {mlp: false, mlp_mtvae: false, rtfm: false, rtfm_mtvae: false, lanet: false, "
+        "luss: false, memae_cvae: false, stpa: false}\n")
     # 7 videos per group job: the 13 videos make 2 group jobs, one per CPU of the node
     out = run_snakemake(cluster, workdir, "--group-components", "per_video=7", "--configfile",
                         "config/test.yaml", "slurm_test.yaml", "--", TARGET)

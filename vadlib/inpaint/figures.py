@@ -27,8 +27,11 @@ def example_grid(frames_path: str | Path, masks_path: str | Path, inpainted_path
         raise StoreError(f"video {video_name(frames_path)}: inpainted store {inpainted_path} is "
                          f"{list(inpainted.shape)}, its frames are {list(frames.shape)}")
     masked = np.flatnonzero(masks.read().any(axis=(1, 2)))
-    if masked.size == 0:
-        raise ValueError(f"{masks_path}: no frame has a mask; nothing to show")
+    if masked.size == 0:  # a valid outcome of a low masks.frame_prob: say so in the figure, do not fail
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{video_name(frames_path)}: no frame of this video was masked", ha="center", va="center")
+        return _save(fig, out_png)
     chosen = masked[np.unique(np.linspace(0, masked.size - 1, min(n, masked.size)).round().astype(int))]
     fig, axes = plt.subplots(3, len(chosen), figsize=(2.2 * len(chosen), 6.6), squeeze=False)
     for col, t in enumerate(chosen):
@@ -45,6 +48,13 @@ def example_grid(frames_path: str | Path, masks_path: str | Path, inpainted_path
     kind = "pretrained" if inpainted.attrs.get("pretrained") else "embedded small LDM (no pretrained weights)"
     fig.suptitle(f"{video_name(frames_path)}: LDM inpainting, {kind}", fontsize=10)
     fig.tight_layout()
+    return _save(fig, out_png)
+
+
+def _save(fig, out_png: str | Path) -> Path:
+    """Write ``fig`` to ``out_png`` atomically and close it."""
+    import matplotlib.pyplot as plt
+
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_png.with_name(f".{out_png.stem}.tmp-{os.getpid()}.png")

@@ -9,6 +9,8 @@ import yaml
 
 RESULTS = config["results"]
 METHODS = {}  # method -> protocol it is trained for (None: training-free, every protocol)
+FIGURES = {}  # method -> per-video figure stages shown in the report (examples of its inputs)
+READS = {}  # method -> what it reads of each video: "frames" (decoded) or "features" (snippet features only)
 
 
 def _merge(base, override):
@@ -37,9 +39,14 @@ def _load_datasets():
 _load_datasets()
 
 
-def register_method(name, protocol):
-    """Declare that a rule file produces ``{RESULTS}/{dataset}/scores/{name}.npz``."""
+def register_method(name, protocol, figures=(), reads="frames"):
+    """Declare that a rule file produces ``{RESULTS}/{dataset}/scores/{name}.npz`` and, for the report,
+    the per-video ``figures`` stages (``{RESULTS}/{dataset}/{stage}/{video}.png`` of the example videos).
+    ``reads="features"`` marks a method that needs only snippet features, so it also runs on a dataset
+    of published features (which has no frames)."""
     METHODS[name] = protocol
+    FIGURES[name] = tuple(figures)
+    READS[name] = reads
 
 
 def dataset_cfg(dataset):
@@ -59,10 +66,17 @@ def protocols(dataset):
 
 @cache
 def entries(dataset):
-    """Video id -> manifest entry (from the dataset's adapter, without decoding anything)."""
-    from vadlib.data.adapters import list_videos
+    """Video id -> manifest entry (from the dataset's adapter, without decoding anything).
 
-    return {e.video: e for e in list_videos(dataset_cfg(dataset))}
+    Data that is missing or does not fit its layout stops the run with the adapter's message and the
+    dataset's name, as a SystemExit: Snakemake reports any other exception of an input function with a
+    traceback."""
+    from vadlib.data.adapters import AdapterError, list_videos
+
+    try:
+        return {e.video: e for e in list_videos(dataset_cfg(dataset))}
+    except AdapterError as err:
+        raise SystemExit(f"dataset '{dataset}': {err}") from None
 
 
 def entry(dataset, video):
@@ -87,11 +101,22 @@ def per_video(dataset, stage, videos, suffix=".zarr"):
     return [f"{RESULTS}/{dataset}/{stage}/{v}{suffix}" for v in videos]
 
 
-def score_files(dataset):
-    """Scores of every enabled method that applies to the dataset's protocols."""
+def enabled_methods(dataset):
+    """Every enabled method that applies to the dataset's protocols and inputs (frames or features only)."""
     prots = protocols(dataset)
-    return [f"{RESULTS}/{dataset}/scores/{m}.npz" for m, p in METHODS.items()
-            if config["methods"].get(m, False) and (p is None or p in prots)]
+    has = {"features"} if features_kind(dataset) == "imported" else {"frames", "features"}
+    return [m for m, p in METHODS.items() if config["methods"].get(m, False) and (p is None or p in prots)
+            and READS[m] in has]
+
+
+def score_files(dataset):
+    return [f"{RESULTS}/{dataset}/scores/{m}.npz" for m in enabled_methods(dataset)]
+
+
+def report_figures(dataset):
+    """The example figures of the enabled methods' inputs, shown in the report."""
+    stages = dict.fromkeys(s for m in enabled_methods(dataset) for s in FIGURES[m])
+    return [f for s in stages for f in per_video(dataset, s, example_videos(dataset), ".png")]
 
 
 @cache
@@ -114,12 +139,21 @@ def _manifest_inputs(wc):
     videos = entries(wc.dataset)
     if cfg["adapter"] == "synthetic":
         return [f"{cfg['root']}/annotations/{v}.json" for v in videos]
-    return []
+    from vadlib.data.adapters import manifest_inputs
+
+    return manifest_inputs(cfg)
 
 
 def features_kind(dataset):
     """``imported`` for datasets of published features, ``i3d`` for extraction from frames."""
     return "imported" if dataset_cfg(dataset)["adapter"] == "features" else "i3d"
+
+
+def import_params(dataset):
+    """What shapes a dataset's imported features (layout, width, crops, dtype, file suffix)."""
+    from vadlib.features import importer
+
+    return importer.import_params(dataset_cfg(dataset).get("imported"))
 
 
 def features(dataset, videos):
@@ -132,3 +166,38 @@ def weak_params(section):
 
 def weak_train(dataset):
     return split(dataset, "weak", "train")
+
+
+def method_params(dataset, method):
+    """Parameters of a one-class method on a dataset: ``oneclass``, the method's section, the dataset's
+    ``params: {method: ...}`` overrides (e.g. LUSS-AE's per-dataset weights) and the seed."""
+    return {**config["oneclass"], **config[method], **(dataset_cfg(dataset).get("params") or {}).get(method, {}),
+            "seed": config["seed"]}
+
+
+def stage_inputs(dataset, stages, videos, prefix=""):
+    """Named inputs ``{prefix}{argument}: [per-video stores]`` for ``stages`` (per-video stage -> argument)."""
+    return {prefix + argument: per_video(dataset, stage, videos) for stage, argument in stages.items()}
+
+
+def object_masks(wc):
+    """The video's object masks when ``masks.kind`` uses objects: the synthetic dataset's ground-truth
+    object masks, a user's masks store (dataset key ``object_masks``), or none (background subtraction)."""
+    if config["masks"]["kind"] == "lama":
+        return {}
+    cfg = dataset_cfg(wc.dataset)
+    if cfg["adapter"] == "synthetic":
+        return {"objects": f"{cfg['root']}/masks/{wc.video}.npz"}
+    if cfg.get("object_masks"):
+        return {"objects": f"{cfg['root']}/{cfg['object_masks']}/{wc.video}.zarr"}
+    return {}
+
+
+def ldm_model(dataset):
+    """The inpainting model: the user's ``inpaint.weights`` or the LDM trained on the dataset."""
+    return config["inpaint"]["weights"] or f"{RESULTS}/{dataset}/models/ldm"
+
+
+def example_videos(dataset):
+    """The first ``evaluate.example_videos`` one-class training videos: those of the pseudo-anomaly figures."""
+    return split(dataset, "oneclass", "train")[:config["evaluate"]["example_videos"]]

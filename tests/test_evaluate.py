@@ -59,14 +59,6 @@ def test_length_mismatch_names_the_video(dataset):
         run(dataset, [str(dataset / "m.npz")])
 
 
-def test_only_normal_frames_gives_undefined_auc_not_a_crash(dataset):
-    save_ground_truth(dataset / "gt.npz", {"a": np.zeros(4), "b": np.zeros(3)})
-    save_scores(dataset / "m.npz", {"m": {"a": [.1, .2, .9, .4], "b": [.3, .5, 0]}},
-                {"method": "m", "protocol": "oneclass"})
-    row = run(dataset, [str(dataset / "m.npz")])["rows"][0]
-    assert row["auc"] is None and "every test frame is normal" in row["note"]
-
-
 def test_motion_energy_on_a_known_clip():
     frames = np.zeros((4, 2, 2), np.uint8)
     frames[2] = 100  # a flash at frame 2

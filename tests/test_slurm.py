@@ -210,8 +210,8 @@ def test_tiny_pipeline_runs_through_slurm(cluster, tmp_path):
     (workdir / "slurm_test.yaml").write_text(
         "device: cpu\nmethods: {mlp: false, mlp_mtvae: false, rtfm: false, rtfm_mtvae: false, lanet: false, "
         "luss: false, memae_cvae: false, stpa: false}\n")
-    # 7 videos per group job: the 13 videos make 2 group jobs, one per CPU of the node
-    out = run_snakemake(cluster, workdir, "--group-components", "per_video=7", "--configfile",
+    # 5 videos per group job: the 9 videos make 2 group jobs, one per CPU of the node
+    out = run_snakemake(cluster, workdir, "--group-components", "per_video=5", "--configfile",
                         "config/test.yaml", "slurm_test.yaml", "--", TARGET)
     report = json.loads((workdir / TARGET).read_text())
     assert any(r["label"] == "reference" and r["auc"] > 0.5 for r in report["rows"]), report["rows"]

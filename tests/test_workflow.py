@@ -31,7 +31,7 @@ def test_report_has_the_reference_row_above_chance(tiny_run):
     rows = {(r["label"], r["protocol"]): r for r in report["rows"]}
     ref = rows[("reference", "oneclass")]
     assert ref["auc"] > 0.5, ref
-    assert ref["videos"] == 8 and ref["frames"] > 8 * 32
+    assert ref["videos"] == 4 and ref["frames"] >= 4 * 32
     weak = {label for (label, protocol) in rows if protocol == "weak"}
     assert {"mlp", "mlp_mtvae", "rtfm", "rtfm_mtvae", "lanet"} <= weak
     oneclass = {label for (label, protocol) in rows if protocol == "oneclass"}
@@ -89,4 +89,4 @@ def test_decode_size_change_reruns_everything_downstream_of_decoding(fresh_run):
 def test_mtvae_alpha_change_reruns_only_mtvae_and_what_uses_it(fresh_run):
     planned = jobs(snakemake(fresh_run, "-n", "--quiet", "rules", config={"mtvae": {"alpha": 0.5}}))
     assert planned == {"train_mtvae": 1, "pseudo_videos": 1, "train_detector": 2, "score_detector": 2,
-                       "evaluate": 1}, planned
+                       "timings": 1, "evaluate": 1}, planned

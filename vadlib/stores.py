@@ -6,11 +6,14 @@ of each kind is written down; :func:`open_store` checks a store against its sche
 a stage fed the wrong store fails with a message that names the store and the field.
 
 Stores are written to a temporary sibling directory and renamed into place only when complete
-(:class:`StoreWriter`), so an interrupted run never leaves a half-written store that looks finished.
+(:class:`StoreWriter`), so an interrupted run never leaves a half-written store that looks finished: a
+killed writer leaves only its temporary (attribute ``complete`` false, which :func:`open_store` refuses),
+and the next writer of the same path removes it.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -103,8 +106,10 @@ class StoreWriter:
         self._written = 0
 
     def __enter__(self) -> "StoreWriter":
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
+        # One job writes a given store at a time (Snakemake locks the working directory), so any other
+        # temporary of this path is the leftover of a killed writer: removed, or it would stay forever.
+        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(str(self.tmp), mode="w")
         self._array = group.create_array(self.schema.kind, shape=self.shape, chunks=self.chunks,
@@ -170,8 +175,16 @@ class Store:
     def __len__(self) -> int:
         return self.data.shape[0]
 
-    def read(self) -> np.ndarray:
-        return self.data[...]
+    def read(self, finite: bool = False) -> np.ndarray:
+        """The whole array; with ``finite``, a NaN or Inf fails naming the store and the first rows
+        (along the first axis) that hold one."""
+        data = self.data[...]
+        if finite and data.size and not np.isfinite(data).all():
+            rows = np.flatnonzero(~np.isfinite(data.reshape(len(data), -1)).all(axis=1))
+            raise StoreError(f"{self.path}: array '{self.kind}' holds NaN or Inf at "
+                             f"{SCHEMAS[self.kind].dims[0]} {rows[:5].tolist()}"
+                             f"{' ...' if len(rows) > 5 else ''} ({len(rows)} in all)")
+        return data
 
 
 def open_store(path: str | os.PathLike, kind: str, **expect: int) -> Store:

@@ -91,6 +91,9 @@ def video_info(path: str | Path) -> tuple[int, float, tuple[int, int]]:
         try:
             reader = decord.VideoReader(str(path), num_threads=1)
         except Exception as err:  # noqa: BLE001 - decord raises its own DECORDError and RuntimeError
+            if _holds_no_frame(path):
+                raise DecodeError(f"{path}: the video has no readable frame "
+                                  "(an empty container, or one cut short)") from err
             raise DecodeError(f"{path}: cannot open the video ({err})") from err
         height, width = reader[0].shape[:2] if len(reader) else (0, 0)
         return len(reader), float(reader.get_avg_fps()), (height, width)
@@ -102,6 +105,15 @@ def video_info(path: str | Path) -> tuple[int, float, tuple[int, int]]:
                 (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))))
         capture.release()
         return info
+
+
+def _holds_no_frame(path: str | Path) -> bool:
+    """Whether OpenCV opens the container but reads no frame from it (decord refuses such files with a
+    filter-graph error that does not say why)."""
+    capture = cv2.VideoCapture(str(path))
+    empty = capture.isOpened() and not capture.read()[0]
+    capture.release()
+    return empty
 
 
 def header_frame_count(path: str | Path) -> int:

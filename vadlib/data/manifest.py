@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Mapping, Sized
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,10 @@ SOURCE_KINDS = ("video", "frames", "features")
 
 class ManifestError(ValueError):
     """A manifest or its ground truth is malformed."""
+
+
+class EmptySplitError(ManifestError):
+    """A split that a stage needs holds no video."""
 
 
 @dataclass
@@ -114,6 +119,28 @@ def videos(frame: pd.DataFrame, protocol: str, split: str, label: int | None = N
     if label is not None:
         rows = rows[rows["label"] == label]
     return rows["video"].tolist()
+
+
+def require_split(videos: Sized, split: str, where: str | os.PathLike) -> None:
+    """Fail when the ``split`` split (``training``, ``test``) that a stage was given holds no video.
+
+    ``where`` is the output the stage makes: the stage functions see lists of stores, not a dataset,
+    and the output's path (``{results}/{dataset}/...``) is what names the dataset.
+    """
+    if len(videos) == 0:
+        raise EmptySplitError(f"{where}: the {split} split is empty (no video was given)")
+
+
+def check_ground_truth(frame: pd.DataFrame, truth: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Every test video of the manifest (any protocol) has one label per frame in ``truth`` (read from
+    ``path``); a frame count of -1 (unknown) skips the length check."""
+    test = frame[(frame["split_oneclass"] == "test") | (frame["split_weak"] == "test")]
+    for video, n_frames in zip(test["video"], test["n_frames"]):
+        if video not in truth:
+            raise ManifestError(f"{path}: no ground truth for test video '{video}'")
+        if int(n_frames) > 0 and len(truth[video]) != int(n_frames):
+            raise ManifestError(f"{path}: test video '{video}' has {len(truth[video])} frame labels, but the "
+                                f"manifest gives it {int(n_frames)} frames (field 'n_frames')")
 
 
 def save_ground_truth(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> None:

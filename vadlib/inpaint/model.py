@@ -151,6 +151,9 @@ class InpaintingLDM(nn.Module):
     def from_pretrained(cls, directory: str | os.PathLike) -> "InpaintingLDM":
         """Load a diffusers-format model directory (see the module docstring)."""
         directory = Path(directory)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory}: no such inpainting model directory (config key inpaint.weights, "
+                                    f"or the directory train_ldm writes when it is null)")
         for sub in ("vqvae", "unet"):
             if not (directory / sub / "config.json").exists():
                 raise FileNotFoundError(f"{directory}: {sub}/config.json is missing; an inpainting model "

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.training_utils import EMAModel
 
+from vadlib.data.manifest import require_split
 from vadlib.inpaint.model import ARCHITECTURE, InpaintingLDM
 from vadlib.masks.lama import LamaMaskGenerator, lama_config
 from vadlib.runtime import progress, seed_everything, torch_device
@@ -57,9 +58,8 @@ def train_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_training_frames(frame_paths: list[str], per_video: int) -> np.ndarray:
-    """``per_video`` frames spread evenly over each video, uint8 [N, H, W, 3] (all videos one size)."""
-    if not frame_paths:
-        raise ValueError("train_ldm: no training videos were given")
+    """``per_video`` frames spread evenly over each video, uint8 [N, H, W, 3] (all videos one size);
+    :func:`train_ldm` has checked that there is at least one."""
     out = []
     for path in progress(frame_paths, desc="ldm frames", unit="video"):
         store = open_store(path, "frames")
@@ -174,6 +174,7 @@ def train_ldm(frame_paths: list[str], out_dir: str | Path, params: dict[str, Any
     and returns that metadata.
     """
     p = train_params(params)
+    require_split(frame_paths, "training", out_dir)
     device = torch_device(device) if isinstance(device, str) else device
     rng = seed_everything(int(p["seed"]))
     frames = load_training_frames(list(frame_paths), int(p["frames_per_video"]))

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadlib.data.manifest import require_split
 from vadlib.oneclass.ae3d import Conv3dAE, check_geometry
 from vadlib.oneclass.clips import FrameSource, Windows, clip_indices, parse_size, playback_clip, window_starts
 from vadlib.oneclass.errors import frame_errors
@@ -119,8 +120,7 @@ def train_luss(frame_paths: list[str], out_model: str, params: dict[str, Any], d
     p = resolve(params, DEFAULTS, METHOD)
     size = parse_size(p["size"])
     check_geometry(size, p["clip_len"])
-    if not frame_paths:
-        raise ValueError(f"{METHOD}: no training videos")
+    require_split(frame_paths, "training", out_model)
     rng = seed_everything(int(p["seed"]))
     dev = torch_device(device)
     videos = [FrameSource(path, size, gray=p["gray"], preload=p["preload"])
@@ -174,6 +174,7 @@ def window_scores(model: LUSSAE, video: FrameSource, p: dict[str, Any], dev: tor
 def score_luss(model: str, test_frame_paths: dict[str, str], out_scores: str, params: dict[str, Any],
                device: str = "auto") -> dict[str, dict[str, np.ndarray]]:
     """Score every test video with a trained LUSS-AE; write ``out_scores`` (rows in the module docstring)."""
+    require_split(test_frame_paths, "test", out_scores)
     ckpt = load_checkpoint(model, METHOD)
     p = resolve(params, DEFAULTS, METHOD)
     trained = resolve(ckpt["params"], DEFAULTS, METHOD)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vadlib.data.manifest import require_split
 from vadlib.oneclass.ae3d import check_geometry
 from vadlib.oneclass.clips import (FlowSource, FrameSource, Windows, clip_indices, flow_scale, parse_size,
                                    window_starts)
@@ -128,8 +129,7 @@ def train_memae_cvae(frame_paths: list[str], flow_paths: list[str], out_model: s
         raise ValueError(f"{METHOD}: size {list(size)} must be a multiple of 2**(len(cvae_widths) - 1)")
     if not 1 <= p["history"] <= p["clip_len"]:
         raise ValueError(f"{METHOD}: history must be in 1..clip_len, got {p['history']}")
-    if not frame_paths:
-        raise ValueError(f"{METHOD}: no training videos")
+    require_split(frame_paths, "training", out_model)
     rng = seed_everything(int(p["seed"]))
     dev = torch_device(device)
     data = _Data(frame_paths, flow_paths, p, f"{METHOD}: load")
@@ -180,6 +180,7 @@ def train_memae_cvae(frame_paths: list[str], flow_paths: list[str], out_model: s
 def score_memae_cvae(model: str, test_frame_paths: dict[str, str], test_flow_paths: dict[str, str],
                      out_scores: str, params: dict[str, Any], device: str = "auto") -> dict[str, dict[str, np.ndarray]]:
     """Score every test video; write ``out_scores`` with rows reconstruction, prediction, compactness, combined."""
+    require_split(test_frame_paths, "test", out_scores)
     ckpt = load_checkpoint(model, METHOD)
     p = resolve(params, DEFAULTS, METHOD)
     trained = resolve(ckpt["params"], DEFAULTS, METHOD)

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vadlib.data.manifest import require_split
 from vadlib.oneclass.ae3d import Conv3dAE, check_geometry
 from vadlib.oneclass.clips import (FlowSource, FrameSource, Windows, clip_indices, flow_scale, mask_flags,
                                    parse_size, window_starts)
@@ -98,8 +99,8 @@ def _build(p: dict[str, Any], feature_dim: int) -> tuple[Conv3dAE, Conv3dAE, Dis
 
 
 def _features(path: str) -> np.ndarray:
-    """``[snippets, crops, dim]`` float32 of a features store."""
-    return open_store(path, "features").read().astype(np.float32)
+    """``[snippets, crops, dim]`` float32 of a features store (NaN or Inf fails naming it)."""
+    return open_store(path, "features").read(finite=True).astype(np.float32)
 
 
 def _pseudo_snippets(features: np.ndarray, flags: np.ndarray, path: str) -> np.ndarray:
@@ -129,8 +130,7 @@ def train_stpa(frame_paths: list[str], flow_paths: list[str], inpainted_paths: l
     p = resolve(params, DEFAULTS, METHOD)
     _check_lengths(frames=frame_paths, flow=flow_paths, inpainted=inpainted_paths, masks=mask_paths,
                    mixup=mixup_paths, features=feature_paths, inpainted_features=inpainted_feature_paths)
-    if not frame_paths:
-        raise ValueError(f"{METHOD}: no training videos")
+    require_split(frame_paths, "training", out_model)
     size = parse_size(p["size"])
     L = p["clip_len"]
     check_geometry(size, L)
@@ -244,6 +244,7 @@ def score_stpa(model: str, test_frame_paths: dict[str, str], test_flow_paths: di
                test_feature_paths: dict[str, str], out_scores: str, params: dict[str, Any],
                device: str = "auto") -> dict[str, dict[str, np.ndarray]]:
     """Score every test video; write ``out_scores`` (rows in the module docstring)."""
+    require_split(test_frame_paths, "test", out_scores)
     ckpt = load_checkpoint(model, METHOD)
     p = resolve(params, DEFAULTS, METHOD)
     trained = resolve(ckpt["params"], DEFAULTS, METHOD)
@@ -272,7 +273,7 @@ def score_stpa(model: str, test_frame_paths: dict[str, str], test_flow_paths: di
             t = minmax(to_frames(value, at, n))
         else:
             t = np.zeros(n, dtype=np.float32)
-        feats = open_store(test_feature_paths[video], "features", feature=int(extra["feature_dim"])).read()
+        feats = open_store(test_feature_paths[video], "features", feature=int(extra["feature_dim"])).read(finite=True)
         with torch.no_grad():
             prob = torch.sigmoid(disc(torch.from_numpy(feats.astype(np.float32)).to(dev))).mean(dim=1)
         d = snippets_to_frames(prob.cpu().numpy(), n)

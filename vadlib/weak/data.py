@@ -40,11 +40,12 @@ PSEUDO_COLUMNS = ("name", "label", "source_video", "kind", "path")
 # ----------------------------------------------------------------------------------------------
 
 def read_features(path: str | os.PathLike, dim: int) -> np.ndarray:
-    """The ``[snippets, crops, dim]`` float32 features of one checked store."""
+    """The ``[snippets, crops, dim]`` float32 features of one checked store; NaN or Inf fails naming it
+    (training and scoring read every store through here)."""
     store = open_store(path, "features", feature=dim)
     if len(store) == 0:
         raise StoreError(f"{path}: axis 'snippet' is empty")
-    return np.asarray(store.read(), dtype=np.float32)
+    return np.asarray(store.read(finite=True), dtype=np.float32)
 
 
 CROP_MODES = ("all", "each", "mean")

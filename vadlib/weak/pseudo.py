@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from vadlib.data.manifest import require_split
 from vadlib.runtime import progress, torch_device
 from vadlib.stores import open_store, write_store
 from vadlib.weak.checkpoint import file_sha256, load_model
@@ -83,6 +84,7 @@ def generate_pseudo(train_features: Mapping[str, str], labels: Mapping[str, int]
     cfg = MTVAEConfig.from_params(params)
     if cfg.latent not in ("sample", "mean"):
         raise ValueError(f"latent must be 'sample' or 'mean', got {cfg.latent!r}")
+    require_split(train_features, "training", out_index)
     check_labels(train_features, labels)
     dev = torch_device(device)
     model, ckpt = load_model(mtvae_model, dev, kind="mtvae")
@@ -96,7 +98,7 @@ def generate_pseudo(train_features: Mapping[str, str], labels: Mapping[str, int]
     for i, j in progress(jobs, desc="pseudo videos", unit="video"):
         video = videos[i]
         store = open_store(train_features[video], "features", feature=dim)
-        x = np.asarray(store.read(), dtype=np.float32)
+        x = np.asarray(store.read(finite=True), dtype=np.float32)
         kind, label, tag = KINDS[int(labels[video])]
         rng = np.random.default_rng([cfg.seed, 1, i, j])
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))

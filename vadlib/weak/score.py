@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vadlib.data.manifest import require_split
 from vadlib.runtime import progress, torch_device
 from vadlib.scores import save_scores
 from vadlib.snippets import snippets_to_frames
@@ -45,6 +46,7 @@ def score_detector(model_path: str | os.PathLike, test_features: Mapping[str, st
     features came from a pretrained extractor, the model file and ``params`` (the model's training
     config when none are given).
     """
+    require_split(test_features, "test", out_scores)
     missing = sorted(set(test_features) - set(n_frames))
     if missing:
         raise KeyError(f"{out_scores}: no frame count for test videos {missing[:5]}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vadlib.data.manifest import require_split
 from vadlib.runtime import progress, seed_everything, torch_device
 from vadlib.weak import losses
 from vadlib.weak.checkpoint import build_model, load_model, save_model
@@ -140,6 +141,7 @@ def _train_detector(kind: str, train_features: Mapping[str, str], labels: Mappin
     """Load the bags, build the model, run :func:`fit` with the kind's loss and schedule, save."""
     spec = SPECS[kind]
     cfg = spec.config.from_params(params)
+    require_split(train_features, "training", out_model)
     check_labels(train_features, labels)
     rng = seed_everything(cfg.seed)
     dev = torch_device(device)
@@ -254,6 +256,7 @@ def train_mtvae(train_features: Mapping[str, str], labels: Mapping[str, int], ba
     vectors of each, and minimises eq. 6. The learning rate decays by ``lr_decay`` after each epoch.
     """
     cfg = MTVAEConfig.from_params(params)
+    require_split(train_features, "training", out_model)
     check_labels(train_features, labels)
     rng = seed_everything(cfg.seed)
     dev = torch_device(device)

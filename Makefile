@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/bench_decode.py
 	$(BIN)/python bench/bench_i3d.py
 	$(BIN)/python bench/bench_tvl1.py
+	$(BIN)/python bench/bench_dag.py
 
 lint: install
 	$(BIN)/snakemake --lint --configfile config/demo.yaml

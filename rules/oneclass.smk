@@ -15,7 +15,7 @@ ONECLASS = {
 
 register_method("luss", "oneclass")
 register_method("memae_cvae", "oneclass")
-register_method("stpa", "oneclass", figures=["figures/inpainting"])
+register_method("stpa", "oneclass", figures=["figures/inpainting", "figures/mixup"])
 
 
 rule train_oneclass:

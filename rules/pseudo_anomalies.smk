@@ -129,3 +129,24 @@ rule mixup:
         "../envs/vadlib.yaml"
     script:
         "../workflow_scripts/mixup.py"
+
+
+rule mixup_examples:
+    """Figure of temporal pseudo-anomalies for the report: flow fields (colour wheel) with their mask
+    box, before and after the mixup."""
+    input:
+        flow=f"{RESULTS}/{{dataset}}/flow/{{video}}.zarr",
+        masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
+        mixup=f"{RESULTS}/{{dataset}}/mixup/{{video}}.zarr",
+    output:
+        figure=report(f"{RESULTS}/{{dataset}}/figures/mixup/{{video}}.png",
+                      caption="../report/mixup.rst", category="Pseudo-anomalies",
+                      subcategory="Temporal (flow mixup)"),
+    params:
+        code=code_version("flow/figures.py", "flow/mixup.py"),
+    log:
+        f"{RESULTS}/{{dataset}}/logs/figures/mixup/{{video}}.log",
+    conda:
+        "../envs/vadlib.yaml"
+    script:
+        "../workflow_scripts/mixup_examples.py"

@@ -1,9 +1,11 @@
 """Frame-level evaluation of every enabled method (rule evaluate)."""
 from vadlib.evaluate.report import evaluate
+from vadlib.evaluate.table import write_html_table
 from vadlib.runtime import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
-evaluate(snakemake.input.manifest, snakemake.input.truth, list(snakemake.input.scores), snakemake.output.auc,
-         snakemake.output.roc, snakemake.output.timelines, snakemake.wildcards.dataset, dict(p.config),
-         p.evaluate.get("timeline_videos", 12))
+report = evaluate(snakemake.input.manifest, snakemake.input.truth, list(snakemake.input.scores), snakemake.output.auc,
+                  snakemake.output.roc, snakemake.output.timelines, snakemake.wildcards.dataset, dict(p.config),
+                  p.evaluate.get("timeline_videos", 12))
+write_html_table(report, snakemake.output.table)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from vadlib.data.manifest import load_ground_truth, read_manifest, videos as split_videos
+from vadlib.data.manifest import check_ground_truth, load_ground_truth, read_manifest, videos as split_videos
 from vadlib.evaluate.figures import roc_figure, timeline_figure
 from vadlib.evaluate.metrics import concatenate, frame_metrics, roc
 from vadlib.scores import load_scores
@@ -20,10 +20,13 @@ def evaluate(manifest_path: str, truth_path: str, score_paths: list[str], out_js
     """Evaluate every row of every scores file on the test split of its protocol.
 
     A scores file names the protocol it was made for (or a list of them, for training-free scorers); a
-    row whose protocol has no test split in the dataset gets a note instead of numbers. Returns the report.
+    row whose protocol has no test split in the dataset gets a note instead of numbers, and so does one
+    whose test frames are all of one class (AUC undefined). Ground truth of another length than a test
+    video's frame count fails naming the video. Returns the report.
     """
     manifest = read_manifest(manifest_path)
     truth = load_ground_truth(truth_path)
+    check_ground_truth(manifest, truth, truth_path)
     rows: list[dict[str, Any]] = []
     curves: dict[str, tuple[np.ndarray, np.ndarray, float | None]] = {}
     timeline_scores: dict[str, dict[str, np.ndarray]] = {}
@@ -38,7 +41,7 @@ def evaluate(manifest_path: str, truth_path: str, score_paths: list[str], out_js
                      "pretrained": meta.get("pretrained"), "scores": str(path)}
             if not test:
                 rows.append({**entry, "auc": None, "ap": None, "frames": 0, "videos": 0,
-                             "note": f"the dataset has no test split for protocol {protocol!r}"})
+                             "note": f"dataset {dataset!r} has no test split for protocol {protocol!r}"})
                 continue
             scores, labels = concatenate(per_video, truth, test, source=f"{path} (row {row!r})")
             metrics = frame_metrics(scores, labels, len(test))

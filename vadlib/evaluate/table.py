@@ -1,20 +1,91 @@
-"""Print an ``auc.json`` as a table: ``python -m vadlib.evaluate.table results/synthetic/auc.json``."""
+"""``auc.json`` as a table: plain text for the terminal, HTML for the Snakemake report.
+
+    python -m vadlib.evaluate.table results/synthetic/auc.json
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import os
 import sys
+from pathlib import Path
+
+COLUMNS = ("row", "protocol", "AUC", "AP", "frames", "videos", "pretrained")
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def table_rows(report: dict) -> list[dict[str, str]]:
+    """The cells of the table, one row per method and score component (``method/component``; a
+    ``_mtvae`` method is trained with the pseudo-abnormal videos): ``COLUMNS`` plus ``note``, AUC
+    and AP in percent."""
+    return [{"row": row["label"], "protocol": row["protocol"], "AUC": _percent(row["auc"]),
+             "AP": _percent(row["ap"]), "frames": str(row["frames"]), "videos": str(row["videos"]),
+             "pretrained": str(row.get("pretrained")), "note": row.get("note") or ""}
+            for row in report["rows"]]
 
 
 def format_table(report: dict) -> str:
     lines = [f"{report['dataset']}: frame-level micro AUC / AP",
              f"{'row':<28} {'protocol':<9} {'AUC':>7} {'AP':>7} {'frames':>8} {'videos':>6}  pretrained"]
-    for row in report["rows"]:
-        auc = "-" if row["auc"] is None else f"{100 * row['auc']:.2f}"
-        ap = "-" if row["ap"] is None else f"{100 * row['ap']:.2f}"
-        lines.append(f"{row['label']:<28} {row['protocol']:<9} {auc:>7} {ap:>7} {row['frames']:>8} "
-                     f"{row['videos']:>6}  {row.get('pretrained')}" + (f"  ({row['note']})" if row.get("note") else ""))
+    for cells in table_rows(report):
+        lines.append(f"{cells['row']:<28} {cells['protocol']:<9} {cells['AUC']:>7} {cells['AP']:>7} "
+                     f"{cells['frames']:>8} {cells['videos']:>6}  {cells['pretrained']}"
+                     + (f"  ({cells['note']})" if cells["note"] else ""))
     return "\n".join(lines)
+
+
+STYLE = """body{font-family:sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;font-size:14px}
+th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
+th{background:#f1f5f9}.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.method td{border-top:2px solid #94a3b8}caption{text-align:left;font-weight:bold;margin-bottom:.6em}
+.note{color:#92400e}"""
+
+
+def html_page(title: str, header: list[str], rows: list[list[str]], numeric: set[str] = frozenset(),
+              groups: list[str] | None = None, footer: str = "") -> str:
+    """A standalone HTML page holding one table (the report shows HTML results in a frame; CSV or TSV
+    results would only be offered as downloads). ``groups`` (one key per row) draws a line where the
+    key changes; cells are escaped."""
+    head = "".join(f'<th{" class=num" if h in numeric else ""}>{html.escape(h)}</th>' for h in header)
+    body = []
+    for i, cells in enumerate(rows):
+        first = groups is not None and (i == 0 or groups[i] != groups[i - 1])
+        tds = "".join(f'<td{" class=num" if h in numeric else ""}>{html.escape(c)}</td>'
+                      for h, c in zip(header, cells))
+        body.append(f'<tr{" class=method" if first and i else ""}>{tds}</tr>')
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><table><caption>{html.escape(title)}</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{footer}</body></html>\n")
+
+
+def write_html(text: str, out: str | os.PathLike) -> Path:
+    """Write ``text`` to ``out`` atomically (a temporary sibling, then a rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def html_table(report: dict) -> str:
+    """The AUC table of ``report`` as a standalone HTML page."""
+    cells = table_rows(report)
+    keys = [*COLUMNS, "note"] if any(c["note"] for c in cells) else list(COLUMNS)
+    header = ["method/component" if key == "row" else key for key in keys]
+    methods = [row["method"] for row in report["rows"]]
+    return html_page(f"{report['dataset']}: frame-level micro AUC / AP (%)", header,
+                     [[c[key] for key in keys] for c in cells], numeric={"AUC", "AP", "frames", "videos"},
+                     groups=methods)
+
+
+def write_html_table(report: dict, out: str | os.PathLike) -> Path:
+    return write_html(html_table(report), out)
 
 
 def main(argv: list[str]) -> int:

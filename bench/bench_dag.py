@@ -1,0 +1,157 @@
+"""DAG building: wall time of ``snakemake -n`` on the synthetic dataset grown to 1,900 videos (the size
+of UCF-Crime) against the same dry run at 19 videos, and of a no-op rerun after a finished tiny run
+against a bare ``snakemake --version`` start-up.
+
+Every default method is enabled, so the DAG holds every stage (rendering, decoding, I3D of frames and
+inpainted frames, flow, masks, LDM inpainting, mixup, the weakly supervised and one-class detectors).
+The videos are never rendered: the synthetic adapter plans them from the config, so the dry run costs
+what a user's dry run on a 1,900-video dataset costs. The issue's target: the large dry run < 15 s.
+
+    python bench/bench_dag.py [--videos 1900] [--tiny-run DIR]
+
+``--tiny-run`` reuses a finished run of the tiny pipeline (``config/test.yaml``, e.g. the tests'
+``tiny_run``) instead of running one here (minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from common import write_results  # noqa: E402
+from conftest import copy_workflow  # noqa: E402  (the tests' copy of the workflow, not of vadlib)
+
+# The default synthetic dataset's shape (config/datasets/synthetic.yaml has 40 / 21 / 20 / 28), scaled so
+# that the baseline is 19 videos and the large run 100 times more; test_abnormal >= 7 anomaly types.
+SPLIT_OF_19 = {"train_normal": 6, "train_abnormal": 4, "test_normal": 2, "test_abnormal": 7}
+TARGET = "results/synthetic/auc.json"
+TINY_TARGET = "results/test/synthetic/auc.json"
+
+
+def counts(videos: int) -> dict[str, int]:
+    """Split counts adding to ``videos`` (a multiple of 19) in the proportions of ``SPLIT_OF_19``."""
+    if videos % 19:
+        raise SystemExit(f"--videos {videos}: must be a multiple of 19 (the baseline's split, scaled)")
+    return {key: value * (videos // 19) for key, value in SPLIT_OF_19.items()}
+
+
+CPU_SECONDS: list[float] = []  # CPU time (user + system) of each command run, in order
+
+
+def run(workdir: Path, *args: str) -> tuple[float, subprocess.CompletedProcess]:
+    """Wall time and result of ``python -m snakemake ARGS`` in ``workdir``; a failure stops the bench.
+    Its CPU time goes to ``CPU_SECONDS``: on a loaded machine it moves less than the wall time."""
+    env = {**os.environ, "VADLIB_PROGRESS": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {workdir} ({result.returncode}):\n"
+                         f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return elapsed, result
+
+
+def job_count(result: subprocess.CompletedProcess) -> int:
+    """The ``total`` of Snakemake's job-stats table; 0 when nothing is to be done."""
+    match = re.search(r"^total\s+(\d+)\s*$", result.stdout + result.stderr, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def dry_run(root: Path, videos: int, repeat: int) -> dict:
+    """Best of ``repeat`` dry runs of the default pipeline on a ``videos``-video synthetic dataset."""
+    workdir = copy_workflow(root / f"dag{videos}")
+    (workdir / "override.yaml").write_text(yaml.safe_dump({"datasets": {"synthetic": {"synthetic": counts(videos)}}}))
+    options = ("--cores", "2", "--configfile", "override.yaml", "--", TARGET)
+    times, cpu, jobs = [], [], 0
+    for _ in range(repeat):
+        elapsed, result = run(workdir, "-n", *options)
+        times.append(elapsed)
+        cpu.append(CPU_SECONDS[-1])
+        jobs = job_count(result)
+    # The same without printing every job (what the DAG itself costs, without the listing).
+    quiet = min(run(workdir, "-n", "--quiet", "rules", *options)[0] for _ in range(repeat))
+    return {"videos": videos, "jobs": jobs, "seconds": min(times), "all_seconds": times, "cpu_seconds": min(cpu),
+            "quiet_seconds": quiet}
+
+
+def noop_rerun(root: Path, tiny_run: Path | None, repeat: int) -> dict:
+    """A finished tiny run: ``snakemake`` with nothing to do and its dry run, against ``--version``."""
+    options = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/test.yaml", "--", TINY_TARGET)
+    full_run_s = None
+    if tiny_run is None:
+        tiny_run = copy_workflow(root / "tiny")
+        full_run_s, _ = run(tiny_run, *options)
+    version = min(run(tiny_run, "--version")[0] for _ in range(repeat))
+    figures = {"workdir": str(tiny_run), "full_run_seconds": full_run_s, "version_seconds": version}
+    for name, extra in (("rerun", ()), ("dry_rerun", ("-n",))):
+        times, jobs = [], []
+        for _ in range(repeat):
+            elapsed, result = run(tiny_run, *extra, *options)
+            times.append(elapsed)
+            jobs.append(job_count(result))
+        if any(jobs):
+            raise SystemExit(f"{tiny_run}: the rerun was not a no-op ({jobs} jobs); is the run finished?")
+        figures[f"{name}_seconds"] = min(times)
+        figures[f"ratio_{name}_over_version"] = min(times) / version
+    return figures
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=1900)
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs of each small command")
+    parser.add_argument("--tiny-run", type=Path, help="a finished tiny run to reuse for the no-op rerun")
+    parser.add_argument("--skip-rerun", action="store_true", help="time the dry runs only")
+    args = parser.parse_args()
+    load_before = load()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        base = dry_run(root, 19, args.repeat)
+        large = dry_run(root, args.videos, 1)
+        rerun = None if args.skip_rerun else noop_rerun(root, args.tiny_run.resolve() if args.tiny_run else None,
+                                                         args.repeat)
+    per_video_ms = 1000 * (large["seconds"] - base["seconds"]) / (args.videos - 19)
+    figures = {"load_before": load_before, "load_after": load(),
+               "dry_run_baseline": base, "dry_run": large, "target_seconds": 15.0,
+               "ratio_dry_run_over_baseline": large["seconds"] / base["seconds"],
+               "ratio_jobs": large["jobs"] / max(1, base["jobs"]), "per_video_ms": per_video_ms,
+               "noop_rerun": rerun}
+    print(f"dry run, {base['videos']} videos ({base['jobs']} jobs):   {base['seconds']:.1f} s (baseline)")
+    print(f"dry run, {large['videos']} videos ({large['jobs']} jobs): {large['seconds']:.1f} s "
+          f"(target < 15 s; {per_video_ms:.1f} ms per added video)")
+    print(f"  its CPU time:                       {large['cpu_seconds']:.1f} s (baseline {base['cpu_seconds']:.1f} s)")
+    print(f"  the same with --quiet rules:        {large['quiet_seconds']:.1f} s "
+          f"(baseline {base['quiet_seconds']:.1f} s)")
+    print(f"ratio (large / baseline):             {figures['ratio_dry_run_over_baseline']:.1f}x time for "
+          f"{figures['ratio_jobs']:.0f}x jobs")
+    if rerun:
+        print(f"snakemake --version:                  {rerun['version_seconds']:.1f} s (baseline)")
+        print(f"no-op rerun of the tiny run:          {rerun['rerun_seconds']:.1f} s "
+              f"({rerun['ratio_rerun_over_version']:.1f}x)")
+        print(f"dry run of the no-op rerun:           {rerun['dry_rerun_seconds']:.1f} s "
+              f"({rerun['ratio_dry_rerun_over_version']:.1f}x)")
+    print(f"load: {load_before} -> {figures['load_after']}")
+    write_results("dag", figures)
+
+
+if __name__ == "__main__":
+    main()

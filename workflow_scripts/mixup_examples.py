@@ -1,0 +1,9 @@
+"""Rule mixup_examples: the report's flow / mixup flow figure of one video
+(vadlib.flow.figures.mixup_grid)."""
+
+from vadlib.flow.figures import mixup_grid
+from vadlib.runtime import log_to
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+log_to(snakemake.log[0])
+mixup_grid(snakemake.input.flow, snakemake.input.masks, snakemake.input.mixup, snakemake.output.figure)

@@ -94,8 +94,11 @@ def test_user_weights_directory(tiny, tmp_path):
     model = InpaintingLDM.from_pretrained(tmp_path / "user")
     assert model.pretrained is True and model.latent_scale == 1.0
     assert model.scheduler.config.steps_offset == 1
-    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+    with pytest.raises(FileNotFoundError, match="nothing: no such inpainting model directory .*inpaint.weights"):
         InpaintingLDM.from_pretrained(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="vqvae/config.json is missing"):
+        InpaintingLDM.from_pretrained(tmp_path / "empty")
     # A plain (non-inpainting) UNet with 4 input channels is refused with the field named.
     UNet2DModel(in_channels=4, out_channels=3, block_out_channels=(16, 32), layers_per_block=1,
                 down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),

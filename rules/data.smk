@@ -23,8 +23,6 @@ rule synthesize_video:
     resources:
         mem_mb=1000,
         runtime=10,
-    group:
-        "per_video"
     conda:
         "../envs/vadlib.yaml"
     script:
@@ -71,8 +69,6 @@ rule decode:
     resources:
         mem_mb=2000,
         runtime=30,
-    group:
-        "per_video"
     conda:
         "../envs/vadlib.yaml"
     script:

@@ -21,8 +21,6 @@ rule i3d:
         gpu=1,
         mem_mb=8000,
         runtime=60,
-    group:
-        "per_video_gpu"
     log:
         f"{RESULTS}/{{dataset}}/logs/i3d{{source}}/{{video}}.log",
     benchmark:
@@ -46,8 +44,6 @@ rule import_features:
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "per_video"
     log:
         f"{RESULTS}/{{dataset}}/logs/import_features/{{video}}.log",
     benchmark:

@@ -16,8 +16,6 @@ rule flow:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    group:
-        "per_video_gpu"
     log:
         f"{RESULTS}/{{dataset}}/logs/flow/{{video}}.log",
     benchmark:

@@ -16,8 +16,6 @@ rule masks:
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "per_video"
     log:
         f"{RESULTS}/{{dataset}}/logs/masks/{{video}}.log",
     benchmark:
@@ -73,8 +71,6 @@ rule inpaint:
         gpu=1,
         mem_mb=8000,
         runtime=120,
-    group:
-        "per_video_gpu"
     log:
         f"{RESULTS}/{{dataset}}/logs/inpaint/{{video}}.log",
     benchmark:
@@ -119,8 +115,6 @@ rule mixup:
     resources:
         mem_mb=2000,
         runtime=10,
-    group:
-        "per_video_gpu"  # with the flow it mixes (CPU work; the group holds the flow's GPU)
     log:
         f"{RESULTS}/{{dataset}}/logs/mixup/{{video}}.log",
     benchmark:

@@ -222,8 +222,8 @@ def test_tiny_pipeline_runs_through_slurm(cluster, tmp_path):
     total = int(stats.pop("total"))
     # the per-video stages were batched: 2 group jobs, far fewer SLURM jobs than Snakemake jobs
     groups = [log for _, _, log in jobs if re.search(r"/group_per_video_(?!gpu)", str(log))]
-    assert len(groups) == 2, ("expected 2 SLURM jobs of group per_video (the per-video rules carry "
-                              f"group: 'per_video'), got the jobs {[str(log) for _, _, log in jobs]}")
+    assert len(groups) == 2, ("expected 2 SLURM jobs of group per_video (profiles/slurm puts the per-video rules "
+                              f"in it), got the jobs {[str(log) for _, _, log in jobs]}")
     assert 2 * len(jobs) < total, (len(jobs), total)
     # every rule of the run finished inside the SLURM jobs (their logs say so), each video in a group
     logs = "\n".join(log.read_text() for _, _, log in jobs)

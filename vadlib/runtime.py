@@ -1,10 +1,11 @@
-"""Run-time helpers shared by every stage: seeding, device choice and progress bars."""
+"""Run-time helpers shared by every stage: seeding, device choice, progress bars, logs and atomic figures."""
 
 from __future__ import annotations
 
 import os
 import random
 import sys
+from pathlib import Path
 from typing import Iterable, TypeVar
 
 import numpy as np
@@ -70,3 +71,18 @@ def log_to(path: str | None) -> None:
         console.write(f"{kind.__name__}: {value}\n(full traceback in {path})\n")
 
     sys.excepthook = hook
+
+
+def save_figure(fig, path: str | os.PathLike, **savefig: object) -> Path:
+    """Write a matplotlib figure to ``path`` atomically (a temporary beside it, then renamed, so a killed
+    job never leaves a half-written image under the final name) and close it. ``savefig``: keyword
+    arguments of ``Figure.savefig`` (``dpi``, ``bbox_inches``)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, **savefig)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import matplotlib
 
@@ -11,14 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def _save(fig, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+from vadlib.runtime import save_figure  # noqa: E402
 
 
 def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float | None]], path: str | os.PathLike,
@@ -33,7 +25,7 @@ def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float | None]], p
         ax.legend(fontsize=7, loc="lower right")
     else:
         ax.text(0.5, 0.5, "no curve: AUC undefined for every row", ha="center", va="center")
-    _save(fig, path)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def intervals(labels: np.ndarray) -> list[tuple[int, int]]:
@@ -62,4 +54,4 @@ def timeline_figure(videos: list[str], truth: dict[str, np.ndarray],
     axes[0, 0].set_title(title + "  (shaded: ground-truth anomaly; scores min-max scaled per video)", fontsize=9)
     axes[0, 0].legend(fontsize=6, ncol=4, loc="upper left")
     axes[-1, 0].set_xlabel("frame")
-    _save(fig, path)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")

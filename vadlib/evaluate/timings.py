@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping
 
 from vadlib.evaluate.table import html_page, write_html
+from vadlib.runtime import save_figure
 
 
 @dataclass
@@ -133,13 +134,7 @@ def timings_figure(timings: list[RuleTiming], out_png: str | os.PathLike, title:
         ax_time.text(0.5, 0.5, "no benchmark files", transform=ax_time.transAxes, ha="center")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_png)
-    return out_png
+    return save_figure(fig, out_png, dpi=100)
 
 
 def timings_report(folder: str | os.PathLike, rules: Mapping[str, Mapping[str, str | None]],

@@ -3,7 +3,6 @@ their frame's mask box."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -11,6 +10,7 @@ import numpy as np
 
 from vadlib.flow.mixup import _mask_reader
 from vadlib.masks.stage import video_name
+from vadlib.runtime import save_figure
 from vadlib.stores import StoreError, open_store
 
 PANEL_INCHES = 2.2  # width and height of one flow panel
@@ -102,10 +102,4 @@ def mixup_grid(flow_path: str | Path, masks_path: str | Path, mixup_path: str | 
     fig.suptitle(f"{video}: flow mixup, p = lambda p' + (1 - lambda) p_r under the red box "
                  f"(p_r: dashed blue)", fontsize=10)
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=DPI)
-    plt.close(fig)
-    os.replace(tmp, out_png)
-    return out_png
+    return save_figure(fig, out_png, dpi=DPI)

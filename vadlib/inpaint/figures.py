@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from vadlib.masks.stage import check_masks_for_frames, video_name
+from vadlib.runtime import save_figure
 from vadlib.stores import StoreError, open_store
 
 
@@ -31,7 +31,7 @@ def example_grid(frames_path: str | Path, masks_path: str | Path, inpainted_path
         fig, ax = plt.subplots(figsize=(6, 1.5))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{video_name(frames_path)}: no frame of this video was masked", ha="center", va="center")
-        return _save(fig, out_png)
+        return save_figure(fig, out_png, dpi=100)
     chosen = masked[np.unique(np.linspace(0, masked.size - 1, min(n, masked.size)).round().astype(int))]
     fig, axes = plt.subplots(3, len(chosen), figsize=(2.2 * len(chosen), 6.6), squeeze=False)
     for col, t in enumerate(chosen):
@@ -48,17 +48,5 @@ def example_grid(frames_path: str | Path, masks_path: str | Path, inpainted_path
     kind = "pretrained" if inpainted.attrs.get("pretrained") else "embedded small LDM (no pretrained weights)"
     fig.suptitle(f"{video_name(frames_path)}: LDM inpainting, {kind}", fontsize=10)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_figure(fig, out_png, dpi=100)
 
-
-def _save(fig, out_png: str | Path) -> Path:
-    """Write ``fig`` to ``out_png`` atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_png)
-    return out_png

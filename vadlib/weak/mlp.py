@@ -25,18 +25,24 @@ def xavier_init(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def score_head(dim: int, hidden: tuple[int, ...], dropout: float) -> nn.Sequential:
+    """Linear + ReLU + dropout per ``hidden`` width, then a linear layer to one logit per vector (the
+    baseline MLP, and RTFM's snippet classifier)."""
+    layers: list[nn.Module] = []
+    width = dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
+
+
 class SnippetMLP(nn.Module):
     """``[B, T, C, D]`` features -> ``{"scores": [B, T, C]}`` snippet scores in (0, 1)."""
 
     def __init__(self, dim: int = 2048, hidden: tuple[int, ...] = (512, 32), dropout: float = 0.0):
         super().__init__()
-        layers: list[nn.Module] = []
-        width = dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = score_head(dim, hidden, dropout)
         xavier_init(self)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

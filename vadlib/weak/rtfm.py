@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vadlib.weak.mlp import xavier_init
+from vadlib.weak.mlp import score_head, xavier_init
 
 
 class NonLocal1d(nn.Module):
@@ -76,13 +76,7 @@ class RTFM(nn.Module):
         super().__init__()
         self.mtn = MultiScaleTemporalNetwork(dim, hidden)
         self.dropout = nn.Dropout(dropout)
-        layers: list[nn.Module] = []
-        width = dim
-        for h in classifier:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.classifier = nn.Sequential(*layers)
+        self.classifier = score_head(dim, classifier, dropout)
         xavier_init(self)
         self.mtn.non_local.reset_output()
 

@@ -120,6 +120,27 @@ def _check_lengths(**lists: list) -> None:
         raise ValueError(f"{METHOD}: the input lists differ in length: {sizes}")
 
 
+def _train_ae(ae: Conv3dAE, normal, pseudo, scale: float, p_pseudo: float, name: str, p: dict[str, Any],
+              rng: np.random.Generator, dev: torch.device) -> list[dict]:
+    """Train one autoencoder (eq. 4 or 5) on windows of the ``normal`` sources (frames or flows, divided
+    by ``scale``), fed the aligned ``pseudo`` window (inpainted frames or mixup flows) with probability
+    ``p_pseudo``; Adam with lr ``p["lr"]``."""
+    L = p["clip_len"]
+    windows = Windows([len(src) for src in normal], L, p["train_stride"])
+
+    def epoch(_: int):
+        for pairs in windows.epoch(rng, p["batch"]):
+            idx = [(int(v), clip_indices(int(s), L, len(normal[v]))) for v, s in pairs]
+            clean = np.stack([normal[v].clip(ix) for v, ix in idx]) / scale
+            fake = np.stack([pseudo[v].clip(ix) for v, ix in idx]) / scale
+            use = rng.random(len(idx)) < p_pseudo
+            yield (torch.from_numpy(clean).to(dev), torch.from_numpy(fake).to(dev), torch.from_numpy(use).to(dev))
+
+    opt = torch.optim.Adam(ae.parameters(), lr=p["lr"])
+    return fit(ae, lambda b: pseudo_anomaly_loss(ae, *b), opt, epoch, p["epochs"], f"{METHOD} ({name} AE)",
+               windows.n_batches(p["batch"]))
+
+
 def train_stpa(frame_paths: list[str], flow_paths: list[str], inpainted_paths: list[str], mask_paths: list[str],
                mixup_paths: list[str], feature_paths: list[str], inpainted_feature_paths: list[str],
                out_model: str, params: dict[str, Any], device: str = "auto") -> dict[str, list]:
@@ -163,37 +184,8 @@ def train_stpa(frame_paths: list[str], flow_paths: list[str], inpainted_paths: l
     history: dict[str, list] = {}
     start = time.perf_counter()
 
-    # spatial autoencoder on frame windows
-    frame_windows = Windows([len(f) for f in frames], L, p["train_stride"])
-
-    def spatial_epoch(_: int):
-        for pairs in frame_windows.epoch(rng, p["batch"]):
-            idx = [(int(v), clip_indices(int(s), L, len(frames[v]))) for v, s in pairs]
-            normal = np.stack([frames[v].clip(ix) for v, ix in idx])
-            pseudo = np.stack([inpainted[v].clip(ix) for v, ix in idx])
-            use = rng.random(len(idx)) < p["p_spatial"]
-            yield (torch.from_numpy(normal).to(dev), torch.from_numpy(pseudo).to(dev),
-                   torch.from_numpy(use).to(dev))
-
-    opt = torch.optim.Adam(spatial.parameters(), lr=p["lr"])
-    history["spatial"] = fit(spatial, lambda b: pseudo_anomaly_loss(spatial, *b), opt, spatial_epoch,
-                             p["epochs"], f"{METHOD} (spatial AE)", frame_windows.n_batches(p["batch"]))
-
-    # temporal autoencoder on flow windows
-    flow_windows = Windows([len(f) for f in flows], L, p["train_stride"])
-
-    def temporal_epoch(_: int):
-        for pairs in flow_windows.epoch(rng, p["batch"]):
-            idx = [(int(v), clip_indices(int(s), L, len(flows[v]))) for v, s in pairs]
-            normal = np.stack([flows[v].clip(ix) for v, ix in idx]) / scale
-            pseudo = np.stack([mixups[v].clip(ix) for v, ix in idx]) / scale
-            use = rng.random(len(idx)) < p["p_temporal"]
-            yield (torch.from_numpy(normal).to(dev), torch.from_numpy(pseudo).to(dev),
-                   torch.from_numpy(use).to(dev))
-
-    opt = torch.optim.Adam(temporal.parameters(), lr=p["lr"])
-    history["temporal"] = fit(temporal, lambda b: pseudo_anomaly_loss(temporal, *b), opt, temporal_epoch,
-                              p["epochs"], f"{METHOD} (temporal AE)", flow_windows.n_batches(p["batch"]))
+    history["spatial"] = _train_ae(spatial, frames, inpainted, 1.0, p["p_spatial"], "spatial", p, rng, dev)
+    history["temporal"] = _train_ae(temporal, flows, mixups, scale, p["p_temporal"], "temporal", p, rng, dev)
 
     # discriminator on semantic features
     x_all = torch.from_numpy(np.concatenate([normal_feats, pseudo_feats]))

@@ -118,7 +118,7 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=1900)
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs of each small command")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs of each command")
     parser.add_argument("--tiny-run", type=Path, help="a finished tiny run to reuse for the no-op rerun")
     parser.add_argument("--skip-rerun", action="store_true", help="time the dry runs only")
     args = parser.parse_args()
@@ -126,7 +126,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base = dry_run(root, 19, args.repeat)
-        large = dry_run(root, args.videos, 1)
+        large = dry_run(root, args.videos, args.repeat)
         rerun = None if args.skip_rerun else noop_rerun(root, args.tiny_run.resolve() if args.tiny_run else None,
                                                          args.repeat)
     per_video_ms = 1000 * (large["seconds"] - base["seconds"]) / (args.videos - 19)

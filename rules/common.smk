@@ -97,6 +97,13 @@ def test_videos(dataset):
     return list(dict.fromkeys(v for p in protocols(dataset) for v in split(dataset, p, "test")))
 
 
+def source_params(wc):
+    """How to decode a video's source, one dict for the two values that vary per video: ``kind``
+    (video file or frame folder) and the nominal ``fps`` (used for frame folders, which carry none)."""
+    e = entry(wc.dataset, wc.video)
+    return {"kind": e.source_kind, "fps": e.fps}
+
+
 def per_video(dataset, stage, videos, suffix=".zarr"):
     return [f"{RESULTS}/{dataset}/{stage}/{v}{suffix}" for v in videos]
 
@@ -193,9 +200,9 @@ def object_masks(wc):
     return {}
 
 
-def ldm_model(dataset):
-    """The inpainting model: the user's ``inpaint.weights`` or the LDM trained on the dataset."""
-    return config["inpaint"]["weights"] or f"{RESULTS}/{dataset}/models/ldm"
+# The inpainting model: the user's ``inpaint.weights`` or the LDM trained on the dataset (a pattern of
+# ``{dataset}``, so the inpaint rule needs no input function).
+LDM_MODEL = config["inpaint"]["weights"] or f"{RESULTS}/{{dataset}}/models/ldm"
 
 
 def example_videos(dataset):

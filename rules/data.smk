@@ -57,8 +57,7 @@ rule decode:
     output:
         frames=directory(f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr"),
     params:
-        source_kind=lambda wc: entry(wc.dataset, wc.video).source_kind,
-        fps=lambda wc: entry(wc.dataset, wc.video).fps,
+        source=source_params,  # one function for both: each one costs the dry run of 2,000 videos
         size=config["decode"]["size"],
         chunk=config["decode"]["chunk"],
         code=code_version("data/decode.py"),

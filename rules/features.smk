@@ -3,17 +3,18 @@
 
 rule i3d:
     """I3D R50 ten-crop features of one video: 16-frame snippets, the 2048-d pool before the head.
-    ``features/i3d`` holds those of the decoded frames, ``features/i3d_inpainted`` those of the
-    inpainted frames (the semantic features of the spatial pseudo-anomalies)."""
+    ``features/i3d`` holds those of the decoded frames (``frames``), ``features/i3d_inpainted`` those
+    of the inpainted frames (``frames_inpainted``: the semantic features of the spatial pseudo-anomalies).
+    The input is a plain pattern, not a function: at 2,000 videos every input function costs the dry
+    run a measurable share (bench/bench_dag.py)."""
     input:
-        frames=lambda wc: f"{RESULTS}/{wc.dataset}/{wc.source.lstrip('_') or 'frames'}/{wc.video}.zarr",
+        frames=f"{RESULTS}/{{dataset}}/frames{{source}}/{{video}}.zarr",
     output:
         features=directory(f"{RESULTS}/{{dataset}}/features/i3d{{source}}/{{video}}.zarr"),
     wildcard_constraints:
         source="|_inpainted",
     params:
         i3d=config["features"]["i3d"] | {"seed": config["seed"]},
-        kind=lambda wc: wc.source.lstrip("_") or "frames",
         device=config["device"],
         code=code_version("features", "snippets.py"),
     threads: 2

@@ -7,7 +7,7 @@ ONECLASS = {
     "luss": ({"frames": "frame_paths"}, {"frames": "test_frame_paths"}),
     "memae_cvae": ({"frames": "frame_paths", "flow": "flow_paths"},
                    {"frames": "test_frame_paths", "flow": "test_flow_paths"}),
-    "stpa": ({"frames": "frame_paths", "flow": "flow_paths", "inpainted": "inpainted_paths",
+    "stpa": ({"frames": "frame_paths", "flow": "flow_paths", "frames_inpainted": "inpainted_paths",
               "masks": "mask_paths", "mixup": "mixup_paths", "features/i3d": "feature_paths",
               "features/i3d_inpainted": "inpainted_feature_paths"},
              {"frames": "test_frame_paths", "flow": "test_flow_paths", "features/i3d": "test_feature_paths"}),

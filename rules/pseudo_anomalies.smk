@@ -58,9 +58,9 @@ rule inpaint:
     input:
         frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
         masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
-        model=lambda wc: ldm_model(wc.dataset),
+        model=LDM_MODEL,
     output:
-        inpainted=directory(f"{RESULTS}/{{dataset}}/inpainted/{{video}}.zarr"),
+        inpainted=directory(f"{RESULTS}/{{dataset}}/frames_inpainted/{{video}}.zarr"),
     params:
         inpaint={k: v for k, v in config["inpaint"].items() if k not in ("weights", "train")}
         | {"seed": config["seed"]},
@@ -86,7 +86,7 @@ rule inpaint_examples:
     input:
         frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
         masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
-        inpainted=f"{RESULTS}/{{dataset}}/inpainted/{{video}}.zarr",
+        inpainted=f"{RESULTS}/{{dataset}}/frames_inpainted/{{video}}.zarr",
     output:
         figure=report(f"{RESULTS}/{{dataset}}/figures/inpainting/{{video}}.png",
                       caption="../report/inpainting.rst", category="Pseudo-anomalies",

@@ -77,9 +77,9 @@ def test_decode_size_change_reruns_everything_downstream_of_decoding(fresh_run):
     """Snakemake's own plan after the edit: every stage fed by the frames, and nothing upstream."""
     planned = jobs(snakemake(fresh_run, "-n", "--quiet", "rules", config={"decode": {"size": [24, 32], "chunk": 16}}))
     results = fresh_run / "results/test/synthetic"
-    count = {stage: len(list((results / stage).glob("*.zarr"))) for stage in ("frames", "flow", "masks", "inpainted")}
+    count = {stage: len(list((results / stage).glob("*.zarr"))) for stage in ("frames", "flow", "masks", "frames_inpainted")}
     assert "synthesize_video" not in planned and "manifest" not in planned
-    assert planned["decode"] == count["frames"] and planned["i3d"] == count["frames"] + count["inpainted"]
+    assert planned["decode"] == count["frames"] and planned["i3d"] == count["frames"] + count["frames_inpainted"]
     assert planned["flow"] == count["flow"] and planned["masks"] == planned["inpaint"] == planned["mixup"] == count["masks"]
     assert planned["reference_scores"] == 1 and planned["evaluate"] == 1
     assert planned["train_detector"] == 5 and planned["train_mtvae"] == 1 and planned["score_detector"] == 5

@@ -4,4 +4,4 @@ from vadlib.runtime import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
-decode_to_store(snakemake.input.source, p.source_kind, snakemake.output.frames, p.size, p.chunk, p.fps)
+decode_to_store(snakemake.input.source, p.source["kind"], snakemake.output.frames, p.size, p.chunk, p.source["fps"])

@@ -1,8 +1,8 @@
 """Rule i3d: I3D ten-crop features of one video's frames (or inpainted frames) store
 (vadlib.features.extract.extract_features).
 
-Inputs: ``frames``; params: ``i3d`` (the ``features.i3d`` section, with ``seed``), ``kind`` (the input
-store's schema: frames or inpainted) and ``device``.
+Inputs: ``frames``; params: ``i3d`` (the ``features.i3d`` section, with ``seed``) and ``device``. The
+wildcard ``source`` tells the input store's schema: ``""`` frames, ``"_inpainted"`` inpainted frames.
 """
 
 from vadlib.devices import claim_gpu
@@ -13,4 +13,4 @@ snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 log_to(snakemake.log[0])
 with claim_gpu(snakemake.params.device) as device:
     extract_features(snakemake.input.frames, snakemake.output.features, dict(snakemake.params.i3d),
-                     device=device, kind=snakemake.params.kind)
+                     device=device, kind="inpainted" if snakemake.wildcards.source else "frames")

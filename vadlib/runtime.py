@@ -1,12 +1,15 @@
-"""Run-time helpers shared by every stage: seeding, device choice, progress bars, logs and atomic figures."""
+"""Run-time helpers shared by every stage: seeding, device choice, progress bars, logs and atomic writes."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
+import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -73,16 +76,49 @@ def log_to(path: str | None) -> None:
     sys.excepthook = hook
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Write ``path`` all at once: yields a temporary path beside it (``.{stem}.tmp-{pid}{suffix}``, so
+    writers that go by the suffix still see it) and renames it to ``path`` when the block ends without
+    error; on an error the temporary is removed and ``path`` keeps what it held.
+
+    A file or a directory may be written there. Temporaries of ``path`` that a killed process left
+    (SIGKILL runs no cleanup) are removed first, so they never pile up. A directory replaces an older one
+    by removing it just before the rename (directories cannot be renamed over)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stale = re.compile(rf"\.{re.escape(path.stem)}\.tmp-\d+{re.escape(path.suffix)}")
+    for leftover in path.parent.iterdir():
+        if stale.fullmatch(leftover.name):
+            _remove(leftover)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        if tmp.is_dir() and path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 def save_figure(fig, path: str | os.PathLike, **savefig: object) -> Path:
-    """Write a matplotlib figure to ``path`` atomically (a temporary beside it, then renamed, so a killed
-    job never leaves a half-written image under the final name) and close it. ``savefig``: keyword
-    arguments of ``Figure.savefig`` (``dpi``, ``bbox_inches``)."""
+    """Write a matplotlib figure to ``path`` atomically (:func:`atomic_output`: a killed job never leaves
+    a half-written image under the final name) and close it. ``savefig``: keyword arguments of
+    ``Figure.savefig`` (``dpi``, ``bbox_inches``)."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, **savefig)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, **savefig)
+    finally:
+        plt.close(fig)
     return path

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from vadlib.runtime import atomic_output
+
 META_KEY = "__meta__"
 
 
@@ -41,11 +43,8 @@ def save_scores(path: str | os.PathLike, rows: dict[str, dict[str, np.ndarray]],
             arrays[f"{row}/{video}"] = scores
     meta = {**meta, "rows": list(rows)}
     arrays[META_KEY] = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
 
 
 def load_scores(path: str | os.PathLike) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:

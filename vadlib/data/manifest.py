@@ -30,6 +30,8 @@ from typing import Mapping, Sized
 import numpy as np
 import pandas as pd
 
+from vadlib.runtime import atomic_output
+
 PROTOCOLS = ("oneclass", "weak")
 SPLITS = ("train", "test", "")
 SOURCE_KINDS = ("video", "frames", "features")
@@ -62,18 +64,12 @@ class VideoEntry:
 COLUMNS = [f.name for f in fields(VideoEntry)]
 
 
-def _atomic_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def write_manifest(path: str | os.PathLike, entries: list[VideoEntry]) -> None:
     path = Path(path)
     frame = pd.DataFrame([asdict(e) for e in entries], columns=COLUMNS)
     check_manifest(frame, path)
-    tmp = _atomic_path(path)
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def check_manifest(frame: pd.DataFrame, path: str | os.PathLike = "manifest") -> None:
@@ -144,11 +140,8 @@ def check_ground_truth(frame: pd.DataFrame, truth: Mapping[str, np.ndarray], pat
 
 
 def save_ground_truth(path: str | os.PathLike, labels: dict[str, np.ndarray]) -> None:
-    path = Path(path)
-    tmp = _atomic_path(path)
-    with open(tmp, "wb") as fh:
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **{k: np.asarray(v, dtype=np.uint8) for k, v in labels.items()})
-    os.replace(tmp, path)
 
 
 def load_ground_truth(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +10,7 @@ import numpy as np
 from vadlib.data.manifest import check_ground_truth, load_ground_truth, read_manifest, videos as split_videos
 from vadlib.evaluate.figures import roc_figure, timeline_figure
 from vadlib.evaluate.metrics import concatenate, frame_metrics, roc
+from vadlib.runtime import atomic_output
 from vadlib.scores import load_scores
 
 
@@ -58,8 +57,6 @@ def evaluate(manifest_path: str, truth_path: str, score_paths: list[str], out_js
     report = {"dataset": dataset, "rows": rows, "config": config}
     roc_figure(curves, out_roc, f"{dataset}: frame-level ROC")
     timeline_figure(shown, truth, visible, out_timelines, dataset)
-    out_json = Path(out_json)
-    tmp = out_json.with_name(f".{out_json.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=2, default=str))
-    os.replace(tmp, out_json)
+    with atomic_output(out_json) as tmp:
+        tmp.write_text(json.dumps(report, indent=2, default=str))
     return report

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from vadlib.runtime import atomic_output
+
 COLUMNS = ("row", "protocol", "AUC", "AP", "frames", "videos", "pretrained")
 
 
@@ -65,12 +67,9 @@ def html_page(title: str, header: list[str], rows: list[list[str]], numeric: set
 
 def write_html(text: str, out: str | os.PathLike) -> Path:
     """Write ``text`` to ``out`` atomically (a temporary sibling, then a rename)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    with atomic_output(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(out)
 
 
 def html_table(report: dict) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, UNet2DModel, VQModel
 from torch import nn
+
+from vadlib.runtime import atomic_output
 
 META_FILE = "vadlib_ldm.json"
 
@@ -135,17 +136,12 @@ class InpaintingLDM(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike, meta: dict[str, Any]) -> Path:
         """Write the model in diffusers format (atomically: a temporary directory renamed into place)."""
-        directory = Path(directory)
-        tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.vqvae.save_pretrained(tmp / "vqvae")
-        self.unet.save_pretrained(tmp / "unet")
-        self.scheduler.save_pretrained(tmp / "scheduler")
-        (tmp / META_FILE).write_text(json.dumps({**meta, "latent_scale": self.latent_scale}, indent=1))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-        return directory
+        with atomic_output(directory) as tmp:
+            self.vqvae.save_pretrained(tmp / "vqvae")
+            self.unet.save_pretrained(tmp / "unet")
+            self.scheduler.save_pretrained(tmp / "scheduler")
+            (tmp / META_FILE).write_text(json.dumps({**meta, "latent_scale": self.latent_scale}, indent=1))
+        return Path(directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike) -> "InpaintingLDM":

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vadlib.masks.lama import BASE_SIZE, LamaMaskGenerator, lama_config
+from vadlib.masks.lama import LamaMaskGenerator, lama_config
 from vadlib.masks.objects import BACKGROUND_DEFAULTS, dilate, foreground, load_object_masks, median_background
 from vadlib.runtime import progress
 from vadlib.stores import Store, StoreError, StoreWriter, open_store

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from vadlib.runtime import progress
+from vadlib.runtime import atomic_output, progress
 
 Batch = Any
 LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, float]]]
@@ -65,17 +65,13 @@ def save_checkpoint(path: str | os.PathLike, method: str, states: dict[str, nn.M
                     history: dict[str, list] | None = None) -> Path:
     """Write ``path`` (.pt) and its JSON sidecar atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"method": method, "protocol": "oneclass", "pretrained": False, "params": params,
             "extra": extra or {}, "history": history or {}, "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
     state = {name: (m.state_dict() if isinstance(m, nn.Module) else m) for name, m in states.items()}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save({**meta, "state": state}, tmp)
-    os.replace(tmp, path)
-    sidecar = path.with_suffix(".json")
-    tmp = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    os.replace(tmp, sidecar)
+    with atomic_output(path) as tmp:
+        torch.save({**meta, "state": state}, tmp)
+    with atomic_output(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=str))
     return path
 
 

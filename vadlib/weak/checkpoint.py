@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from vadlib.runtime import atomic_output
 from vadlib.weak.lanet import LANet
 from vadlib.weak.mlp import SnippetMLP
 from vadlib.weak.mtvae import MTVAE
@@ -49,13 +50,10 @@ def save_model(path: str | os.PathLike, model: nn.Module, kind: str, model_args:
     info = {"format": FORMAT, "kind": kind, "model_args": model_args, "config": config,
             "pretrained": bool(pretrained), **extra}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save({**info, "state_dict": state}, tmp)
-    os.replace(tmp, path)
-    side = path.with_name(path.name + ".json")
-    tmp = side.with_name(f".{side.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    os.replace(tmp, side)
+    with atomic_output(path) as tmp:
+        torch.save({**info, "state_dict": state}, tmp)
+    with atomic_output(path.with_name(path.name + ".json")) as tmp:
+        tmp.write_text(json.dumps(info, indent=2, default=str))
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu",

@@ -29,7 +29,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from vadlib.runtime import progress
+from vadlib.runtime import atomic_output, progress
 from vadlib.stores import StoreError, open_store
 
 PSEUDO_COLUMNS = ("name", "label", "source_video", "kind", "path")
@@ -278,15 +278,12 @@ class PseudoEntry:
 def write_pseudo_index(path: str | os.PathLike, entries: list[PseudoEntry]) -> None:
     """Write the pseudo-video index CSV atomically (paths relative to the index's folder)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(PSEUDO_COLUMNS)
         for e in entries:
             rel = os.path.relpath(e.path, path.parent.resolve()) if os.path.isabs(e.path) else e.path
             writer.writerow([e.name, e.label, e.source_video, e.kind, rel])
-    os.replace(tmp, path)
 
 
 def read_pseudo_index(path: str | os.PathLike) -> list[PseudoEntry]:

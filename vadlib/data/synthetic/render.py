@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
-from ...runtime import progress
+from ...runtime import atomic_output, progress
 from .actors import Actor, crowd
 from .anomalies import ANOMALIES
 from .paint import SHIFT, draw, fixed
@@ -153,22 +153,15 @@ def render_arrays(plan: VideoPlan, cfg: dict[str, Any]) -> tuple[np.ndarray, np.
     return np.stack(frames), masks_a, np.stack(objects), annotation(plan, cfg, masks_a.any(axis=(1, 2)))
 
 
-def _tmp(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-
-
 def save_masks(path: Path, **arrays: np.ndarray) -> None:
     """Write an ``.npz`` of ``arrays`` atomically, deflated (fast level) and with fixed timestamps, so
     that the same arrays give the same bytes; :func:`numpy.load` reads it."""
-    tmp = _tmp(path)
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+    with atomic_output(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for name, array in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             zf.writestr(info, buffer.getbuffer(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
-    os.replace(tmp, path)
 
 
 def output_paths(root: str | os.PathLike, video: str) -> dict[str, Path]:
@@ -190,27 +183,22 @@ def render_video(plan: VideoPlan, cfg: dict[str, Any], root: str | os.PathLike) 
     cfg = check_config(cfg)
     paths = output_paths(root, plan.video)
     H, W = cfg["size"]
-    tmp_video = _tmp(paths["video"])
-    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*FOURCC), float(cfg["fps"]), (W, H))
-    if not writer.isOpened():
-        raise RuntimeError(f"{paths['video']}: OpenCV cannot open a '{FOURCC}' video writer")
     masks = np.zeros((plan.n_frames, H, W), bool)
     objects = np.zeros((plan.n_frames, H, W), bool)
-    try:
-        for t, (frame, mask, obj) in enumerate(iter_frames(plan, cfg)):
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            masks[t], objects[t] = mask, obj
-        writer.release()
-        record = annotation(plan, cfg, masks.any(axis=(1, 2)))
-    except BaseException:
-        writer.release()
-        tmp_video.unlink(missing_ok=True)
-        raise
-    os.replace(tmp_video, paths["video"])
+    with atomic_output(paths["video"]) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), float(cfg["fps"]), (W, H))
+        if not writer.isOpened():
+            raise RuntimeError(f"{paths['video']}: OpenCV cannot open a '{FOURCC}' video writer")
+        try:
+            for t, (frame, mask, obj) in enumerate(iter_frames(plan, cfg)):
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                masks[t], objects[t] = mask, obj
+        finally:
+            writer.release()
+    record = annotation(plan, cfg, masks.any(axis=(1, 2)))
     save_masks(paths["masks"], masks=masks, objects=objects)
-    tmp_json = _tmp(paths["annotation"])
-    tmp_json.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp_json, paths["annotation"])
+    with atomic_output(paths["annotation"]) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def render_all(cfg: dict[str, Any], root: str | os.PathLike, videos: list[str] | None = None) -> list[VideoPlan]:

@@ -14,7 +14,8 @@ rule i3d:
     wildcard_constraints:
         source="|_inpainted",
     params:
-        i3d=config["features"]["i3d"] | {"seed": config["seed"]},
+        # the seed shapes only the random initialisation: with weights, a seed change re-extracts nothing
+        i3d=config["features"]["i3d"] | ({} if config["features"]["i3d"]["weights"] else {"seed": config["seed"]}),
         device=config["device"],
         code=code_version("features", "snippets.py"),
     threads: 2

@@ -11,10 +11,10 @@ from vadlib.inpaint.model import META_FILE
 
 pytestmark = pytest.mark.slow
 
-# Decoding draws no random number, and the decode rule is not handed the seed on purpose: a seed in its
-# params would re-decode every video when the seed changes, which the design rules out. Frames stores
-# therefore carry no seed; every other kind of store does.
-UNSEEDED_KINDS = {"frames"}
+# Decoding and TV-L1 flow draw no random number, and their rules are not handed the seed on purpose: a
+# seed in their params would re-decode every video and recompute every flow when the seed changes.
+# Frames and flow stores therefore carry no seed; every other kind of store does.
+UNSEEDED_KINDS = {"frames", "flow"}
 
 
 def recorded_seed(meta: dict):

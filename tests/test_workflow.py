@@ -90,3 +90,15 @@ def test_mtvae_alpha_change_reruns_only_mtvae_and_what_uses_it(fresh_run):
     planned = jobs(snakemake(fresh_run, "-n", "--quiet", "rules", config={"mtvae": {"alpha": 0.5}}))
     assert planned == {"train_mtvae": 1, "pseudo_videos": 1, "train_detector": 2, "score_detector": 2,
                        "timings": 1, "evaluate": 1}, planned
+
+
+def test_seed_change_reruns_no_decoding_and_no_flow(fresh_run):
+    """Decoding and TV-L1 draw no random number, so a new seed (a second training run, say) re-plans
+    neither; the stages that draw from it (the seeded I3D initialisation, masks, inpainting, training) rerun."""
+    planned = jobs(snakemake(fresh_run, "-n", "--quiet", "rules", config={"seed": 1}))
+    results = fresh_run / "results/test/synthetic"
+    count = {stage: len(list((results / stage).glob("*.zarr"))) for stage in ("frames", "masks", "frames_inpainted")}
+    assert not {"synthesize_video", "manifest", "decode", "flow"} & set(planned), planned
+    assert planned["i3d"] == count["frames"] + count["frames_inpainted"]  # no I3D weights: a seeded initialisation
+    assert planned["masks"] == planned["inpaint"] == planned["mixup"] == count["masks"]
+    assert planned["train_oneclass"] == 3 and planned["evaluate"] == 1

@@ -1,6 +1,6 @@
 """Rule flow: TV-L1 optical flow of one video (vadlib.flow.compute.compute_flow).
 
-Inputs: ``frames``; params: ``flow`` (the config section, with ``seed``) and ``device``.
+Inputs: ``frames``; params: ``flow`` (the config section) and ``device``.
 """
 
 from vadlib.flow.compute import compute_flow

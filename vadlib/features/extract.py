@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "batch": 8,               # snippets per forward pass (each with all its crops)
     "dtype": "float16",       # storage dtype of the features
     "amp": True,              # autocast on CUDA (never on the CPU)
-    "seed": 0,                # seed of the random initialisation when no weights are given
+    "seed": 0,                # seed of the random initialisation when no weights are given (else unused)
 }
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)

@@ -160,6 +160,6 @@ def build_i3d(weights: str | os.PathLike | None = None, weights_sha256: str | No
         init = "seeded; residual branches on; BatchNorm statistics from smooth noise"
     model.eval().requires_grad_(False)
     info = {"extractor": "i3d_r50", "weights": weights, "weights_sha256": digest,
-            "pretrained": weights is not None, "seed": int(seed), "init": init}
+            "pretrained": weights is not None, "seed": None if weights else int(seed), "init": init}
     return model, info
 

@@ -20,7 +20,7 @@ from vadlib.runtime import progress, torch_device
 from vadlib.stores import Store, StoreError, StoreWriter, open_store
 
 METHODS = ("opencv", "torch")
-STAGE_KEYS = ("method", "batch", "size", "seed", "compile")
+STAGE_KEYS = ("method", "batch", "size", "compile")
 
 
 def video_name(store: str | os.PathLike | Store) -> str:
@@ -116,8 +116,8 @@ def compute_flow(frames_path: str | os.PathLike, out_path: str | os.PathLike, pa
 
     ``params`` is the ``flow`` config section: ``method`` (opencv | torch), ``batch`` (pairs per step),
     ``size`` (null | short side | [H, W]), ``compile`` (torch.compile the PyTorch iterations: true, false,
-    or auto = on CUDA only), ``seed`` (recorded; TV-L1 is deterministic) and the TV-L1 parameters. Fails, naming the store, when the
-    video has fewer than 2 frames.
+    or auto = on CUDA only) and the TV-L1 parameters; no seed, as TV-L1 draws no random number. Fails,
+    naming the store, when the video has fewer than 2 frames.
     """
     method, batch, tvl1 = check_params(params)
     frames = open_store(frames_path, "frames")
@@ -128,7 +128,7 @@ def compute_flow(frames_path: str | os.PathLike, out_path: str | os.PathLike, pa
     size = flow_size((height, width), params.get("size"))
     computer = _FlowComputer(method, tvl1, device, params.get("compile", "auto"))
     attrs = {"method": method, "parameters": tvl1.as_dict(), "size": list(size),
-             "seed": int(params.get("seed", 0)), "frames": str(frames.path), "device": computer.device,
+             "frames": str(frames.path), "device": computer.device,
              "compiled": computer.compiled, "frame_size": [height, width], "color": "RGB2GRAY"}
     pairs = count - 1
     with StoreWriter(out_path, "flow", (pairs, *size, 2), "float16", attrs) as writer, \

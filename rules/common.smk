@@ -167,8 +167,24 @@ def features(dataset, videos):
     return per_video(dataset, f"features/{features_kind(dataset)}", videos)
 
 
-def weak_params(section):
-    return {**config["weak"], **config[section], "seed": config["seed"]}
+I3D_DIM = 2048  # the I3D R50 pool's width (vadlib.features.i3d.FEATURE_DIM; torch is not imported here)
+
+
+def feature_dim(dataset):
+    """Width of the dataset's snippet features: ``imported.dim`` for published features, else I3D's.
+    A ``weak.feature_dim`` that disagrees stops the plan, naming both keys."""
+    imported = features_kind(dataset) == "imported"
+    dim = import_params(dataset)["dim"] if imported else I3D_DIM
+    given = config["weak"]["feature_dim"]
+    if given is not None and given != dim:
+        source = f"its imported.dim is {dim}" if imported else f"I3D R50 features are {dim} wide"
+        raise SystemExit(f"dataset '{dataset}': weak.feature_dim is {given}, but {source}; "
+                         "set weak.feature_dim to null to follow the features")
+    return dim
+
+
+def weak_params(dataset, section):
+    return {**config["weak"], **config[section], "feature_dim": feature_dim(dataset), "seed": config["seed"]}
 
 
 def weak_train(dataset):
@@ -199,6 +215,10 @@ def object_masks(wc):
         return {"objects": f"{cfg['root']}/{cfg['object_masks']}/{wc.video}.zarr"}
     return {}
 
+
+# ``features.i3d.weights``, when given, is an input of the i3d rule: a missing file stops the run before
+# any job (Snakemake lists it as a missing input), and a replaced file re-extracts the features.
+I3D_WEIGHTS = {"weights": config["features"]["i3d"]["weights"]} if config["features"]["i3d"]["weights"] else {}
 
 # The inpainting model: the user's ``inpaint.weights`` or the LDM trained on the dataset (a pattern of
 # ``{dataset}``, so the inpaint rule needs no input function).

@@ -9,6 +9,7 @@ rule i3d:
     run a measurable share (bench/bench_dag.py)."""
     input:
         frames=f"{RESULTS}/{{dataset}}/frames{{source}}/{{video}}.zarr",
+        **I3D_WEIGHTS,
     output:
         features=directory(f"{RESULTS}/{{dataset}}/features/i3d{{source}}/{{video}}.zarr"),
     wildcard_constraints:

@@ -20,7 +20,7 @@ rule train_detector:
     params:
         videos=lambda wc: weak_train(wc.dataset),
         labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
-        train=lambda wc: weak_params(wc.detector),
+        train=lambda wc: weak_params(wc.dataset, wc.detector),
         device=config["device"],
         code=code_version("weak", "snippets.py"),
     threads: 2
@@ -49,7 +49,7 @@ rule train_mtvae:
     params:
         videos=lambda wc: weak_train(wc.dataset),
         labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
-        train=weak_params("mtvae"),
+        train=lambda wc: weak_params(wc.dataset, "mtvae"),
         device=config["device"],
         code=code_version("weak"),
     threads: 2
@@ -79,7 +79,7 @@ rule pseudo_videos:
     params:
         videos=lambda wc: weak_train(wc.dataset),
         labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
-        pseudo=weak_params("mtvae"),
+        pseudo=lambda wc: weak_params(wc.dataset, "mtvae"),
         device=config["device"],
         code=code_version("weak"),
     resources:

@@ -218,3 +218,16 @@ def test_adapter_errors_name_the_video_and_the_root(ucf_i3d):
     with pytest.raises(AdapterError, match=rf"video Arson011_x264 .* 5 crops .* expected imported.crops = 10 "
                                            rf"\(adapter 'features', root {re.escape(str(root))}\)"):
         build(cfg)
+
+
+def test_a_feature_dim_that_disagrees_with_the_imported_features_stops_the_plan(shanghai_i3d, tmp_path):
+    """The weak models take the features' width (imported.dim) by default; a weak.feature_dim set to
+    something else is refused before any job, naming both keys."""
+    root, override, _ = shanghai_i3d
+    workdir = copy_workflow(tmp_path / "wf")
+    result = snakemake(workdir, "-n", targets=("results/test/shanghai_i3d/auc.json",), check=False,
+                       config={"datasets": {"shanghai_i3d": override}, "weak": {"feature_dim": 1024}})
+    text = result.stdout + result.stderr
+    assert result.returncode != 0 and not (workdir / "results").exists()
+    assert f"dataset 'shanghai_i3d': weak.feature_dim is 1024, but its imported.dim is {DIM}" in text, text[-3000:]
+    assert "Traceback" not in text

@@ -6,6 +6,8 @@ Every default method is enabled, so the DAG holds every stage (rendering, decodi
 inpainted frames, flow, masks, LDM inpainting, mixup, the weakly supervised and one-class detectors).
 The videos are never rendered: the synthetic adapter plans them from the config, so the dry run costs
 what a user's dry run on a 1,900-video dataset costs. The issue's target: the large dry run < 15 s.
+A second reference is Snakemake's own floor: a workflow of as many trivial jobs (one input, one output,
+a shell command), which shows how much of the time any workflow of that size pays.
 
     python bench/bench_dag.py [--videos 1900] [--tiny-run DIR]
 
@@ -89,6 +91,33 @@ def dry_run(root: Path, videos: int, repeat: int) -> dict:
             "quiet_seconds": quiet}
 
 
+FLOOR_SNAKEFILE = """\
+rule all:
+    input: expand("r/{{i}}.b", i=range({pairs}))
+rule make:
+    output: "r/{{i}}.a"
+    shell: "touch {{output}}"
+rule step:
+    input: "r/{{i}}.a"
+    output: "r/{{i}}.b"
+    shell: "touch {{output}}"
+"""
+
+
+def snakemake_floor(root: Path, jobs: int, repeat: int) -> dict:
+    """Snakemake's own cost at this job count: a dry run of a workflow of trivial jobs (one input, one
+    output, a shell command; no params, log, benchmark, resources, conda or script), as many jobs."""
+    workdir = root / "floor"
+    workdir.mkdir()
+    pairs = max(1, (jobs - 1) // 2)
+    (workdir / "Snakefile").write_text(FLOOR_SNAKEFILE.format(pairs=pairs))
+    times = []
+    for _ in range(repeat):
+        elapsed, result = run(workdir, "-n", "--cores", "2")
+        times.append(elapsed)
+    return {"jobs": job_count(result), "seconds": min(times), "all_seconds": times}
+
+
 def noop_rerun(root: Path, tiny_run: Path | None, repeat: int) -> dict:
     """A finished tiny run: ``snakemake`` with nothing to do and its dry run, against ``--version``."""
     options = ("--cores", "2", "--resources", "gpu=1", "--configfile", "config/test.yaml", "--", TINY_TARGET)
@@ -127,11 +156,13 @@ def main() -> None:
         root = Path(tmp)
         base = dry_run(root, 19, args.repeat)
         large = dry_run(root, args.videos, args.repeat)
+        floor = snakemake_floor(root, large["jobs"], args.repeat)
         rerun = None if args.skip_rerun else noop_rerun(root, args.tiny_run.resolve() if args.tiny_run else None,
                                                          args.repeat)
     per_video_ms = 1000 * (large["seconds"] - base["seconds"]) / (args.videos - 19)
     figures = {"load_before": load_before, "load_after": load(),
-               "dry_run_baseline": base, "dry_run": large, "target_seconds": 15.0,
+               "dry_run_baseline": base, "dry_run": large, "target_seconds": 15.0, "snakemake_floor": floor,
+               "ratio_dry_run_over_floor": large["seconds"] / floor["seconds"],
                "ratio_dry_run_over_baseline": large["seconds"] / base["seconds"],
                "ratio_jobs": large["jobs"] / max(1, base["jobs"]), "per_video_ms": per_video_ms,
                "noop_rerun": rerun}
@@ -141,6 +172,8 @@ def main() -> None:
     print(f"  its CPU time:                       {large['cpu_seconds']:.1f} s (baseline {base['cpu_seconds']:.1f} s)")
     print(f"  the same with --quiet rules:        {large['quiet_seconds']:.1f} s "
           f"(baseline {base['quiet_seconds']:.1f} s)")
+    print(f"Snakemake's floor, {floor['jobs']} trivial jobs: {floor['seconds']:.1f} s "
+          f"(the large dry run is {figures['ratio_dry_run_over_floor']:.2f}x it)")
     print(f"ratio (large / baseline):             {figures['ratio_dry_run_over_baseline']:.1f}x time for "
           f"{figures['ratio_jobs']:.0f}x jobs")
     if rerun:

@@ -231,15 +231,11 @@ def test_config_value_of_the_wrong_type(tmp_path):
 # --- weights --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key, rule", [("features.i3d.weights", "i3d"), ("inpaint.weights", "inpaint")])
-def test_missing_weights_stop_the_run_before_any_job(tmp_path, key, rule):
+@pytest.mark.parametrize("override, rule", [({"features": {"i3d": {"weights": "weights/missing"}}}, "i3d"),
+                                             ({"inpaint": {"weights": "weights/missing"}}, "inpaint")],
+                         ids=["features.i3d.weights", "inpaint.weights"])
+def test_missing_weights_stop_the_run_before_any_job(tmp_path, override, rule):
     """Weights named in the config are inputs of the rules that load them: the plan itself fails."""
-    section, _, name = key.rpartition(".")
-    override = {}
-    node = override
-    for part in section.split("."):
-        node = node.setdefault(part, {})
-    node[name] = "weights/missing"
     out = _config_fails(tmp_path, override)
     assert f"Missing input files for rule {rule}" in out and "weights/missing" in out, out[-3000:]
 

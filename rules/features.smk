@@ -19,7 +19,9 @@ rule i3d:
         i3d=config["features"]["i3d"] | ({} if config["features"]["i3d"]["weights"] else {"seed": config["seed"]}),
         device=config["device"],
         code=code_version("features", "snippets.py"),
-    threads: 2
+    # one thread: per-video jobs run side by side, which uses the cores better than threads inside one
+    # job (its imports alone take seconds on one core); --set-threads i3d=N changes it
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,

@@ -66,7 +66,7 @@ rule inpaint:
         | {"seed": config["seed"]},
         device=config["device"],
         code=code_version("inpaint", "masks"),
-    threads: 2
+    threads: 1  # per video, like i3d: jobs side by side use the cores better
     resources:
         gpu=1,
         mem_mb=8000,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,6 +25,16 @@ CPU = torch.device("cpu")
 def tiny():
     torch.manual_seed(0)
     return InpaintingLDM.build(TINY).eval()
+
+
+def test_the_figure_job_loads_no_diffusers():
+    """Names of vadlib.inpaint load their module on first use: the figure job skips seconds of imports."""
+    probe = "import sys; from vadlib.inpaint import example_grid; print('diffusers' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+    with pytest.raises(AttributeError, match="no attribute 'inpaint_all'"):
+        import vadlib.inpaint
+        vadlib.inpaint.inpaint_all
 
 
 def _frames(seed=0, n=3, h=30, w=45):

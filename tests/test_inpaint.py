@@ -12,6 +12,7 @@ import pytest
 import torch
 from diffusers import UNet2DModel
 
+import vadlib.inpaint
 from vadlib.inpaint import ARCHITECTURE, InpaintingLDM, ddim_inpaint, example_grid, inpaint_frames, inpaint_video, train_ldm
 from vadlib.stores import StoreError, open_store, write_store
 
@@ -33,7 +34,6 @@ def test_the_figure_job_loads_no_diffusers():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
     with pytest.raises(AttributeError, match="no attribute 'inpaint_all'"):
-        import vadlib.inpaint
         vadlib.inpaint.inpaint_all
 
 

@@ -183,8 +183,16 @@ def feature_dim(dataset):
     return dim
 
 
+def dataset_params(dataset, section):
+    """A dataset file's ``params: {section: ...}`` overrides (e.g. LA-Net's XD-Violence settings)."""
+    return (dataset_cfg(dataset).get("params") or {}).get(section, {})
+
+
 def weak_params(dataset, section):
-    return {**config["weak"], **config[section], "feature_dim": feature_dim(dataset), "seed": config["seed"]}
+    """Parameters of a weakly supervised stage on a dataset: ``weak``, the stage's section, the dataset's
+    ``params: {section: ...}`` overrides, the features' width and the seed."""
+    return {**config["weak"], **config[section], **dataset_params(dataset, section),
+            "feature_dim": feature_dim(dataset), "seed": config["seed"]}
 
 
 def weak_train(dataset):
@@ -194,8 +202,7 @@ def weak_train(dataset):
 def method_params(dataset, method):
     """Parameters of a one-class method on a dataset: ``oneclass``, the method's section, the dataset's
     ``params: {method: ...}`` overrides (e.g. LUSS-AE's per-dataset weights) and the seed."""
-    return {**config["oneclass"], **config[method], **(dataset_cfg(dataset).get("params") or {}).get(method, {}),
-            "seed": config["seed"]}
+    return {**config["oneclass"], **config[method], **dataset_params(dataset, method), "seed": config["seed"]}
 
 
 def stage_inputs(dataset, stages, videos, prefix=""):

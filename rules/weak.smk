@@ -6,10 +6,20 @@ for _method in ("mlp", "mlp_mtvae", "rtfm", "rtfm_mtvae", "lanet"):
     register_method(_method, "weak", reads="features")
 
 
+def selection_inputs(wc):
+    """RTFM with ``selection: best_test`` selects on the test set (the published code's protocol, for
+    comparison only): it then reads the test videos' features and the ground truth."""
+    if wc.detector != "rtfm" or weak_params(wc.dataset, "rtfm")["selection"] != "best_test":
+        return {}
+    return {"test_features": features(wc.dataset, split(wc.dataset, "weak", "test")),
+            "truth": f"{RESULTS}/{wc.dataset}/ground_truth.npz"}
+
+
 rule train_detector:
     """Train a weakly supervised detector on the training videos' features (and, for the ``_mtvae``
     variants, the MT-VAE pseudo videos)."""
     input:
+        unpack(selection_inputs),
         features=lambda wc: features(wc.dataset, weak_train(wc.dataset)),
         pseudo=lambda wc: [f"{RESULTS}/{wc.dataset}/pseudo/index.csv"] if wc.pseudo else [],
     output:
@@ -20,6 +30,7 @@ rule train_detector:
     params:
         videos=lambda wc: weak_train(wc.dataset),
         labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
+        test_videos=lambda wc: split(wc.dataset, "weak", "test") if selection_inputs(wc) else [],
         train=lambda wc: weak_params(wc.dataset, wc.detector),
         device=config["device"],
         code=code_version("weak", "snippets.py"),

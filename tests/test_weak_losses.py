@@ -20,12 +20,20 @@ def test_video_bce_is_bce_of_the_mean_snippet_score():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_smoothness_and_sparsity():
-    s = T([[0.1, 0.4, 0.2, 0.9]])
-    assert losses.smoothness(s, T([3])).item() == pytest.approx(0.3 ** 2 + 0.2 ** 2)   # 0.13, padding ignored
-    assert losses.sparsity(s, T([3])).item() == pytest.approx(0.7)
-    two = T([[0.0, 1.0], [0.5, 0.5]])
-    assert losses.smoothness(two).item() == pytest.approx(0.5)        # mean over videos of 1 and 0
+def test_smoothness_and_sparsity_as_the_published_rtfm_code():
+    # RTFM's train.py flattens the abnormal scores of the batch into one sequence: smooth sums the squared
+    # differences across it (video boundaries included), sparsity is its L2 norm.
+    s = T([[0.1, 0.4, 0.2, 0.9], [0.5, 0.3, 0.0, 0.0]])
+    lengths = T([3, 2])                                   # flattened: 0.1, 0.4, 0.2 | 0.5, 0.3
+    smooth = 0.3 ** 2 + 0.2 ** 2 + 0.3 ** 2 + 0.2 ** 2    # 0.26, the 0.2 -> 0.5 step crosses the boundary
+    assert losses.smoothness(s, lengths).item() == pytest.approx(smooth)
+    assert losses.sparsity(s, lengths).item() == pytest.approx(math.sqrt(0.01 + 0.16 + 0.04 + 0.25 + 0.09))
+    # the batch-level sums are not per-video means: two copies of a video give twice the smoothness plus
+    # the boundary step, and sqrt(2) times the norm
+    one = T([[0.0, 1.0]])
+    assert losses.smoothness(one).item() == pytest.approx(1.0)
+    assert losses.smoothness(one.repeat(2, 1)).item() == pytest.approx(3.0)        # 1 + 1 (boundary) + 1
+    assert losses.sparsity(one.repeat(2, 1)).item() == pytest.approx(math.sqrt(2.0))
 
 
 def test_magnitude_loss():
@@ -48,11 +56,11 @@ def test_rtfm_loss_by_hand():
     total, parts = losses.rtfm_loss(_rtfm_batch(), T([0, 1]), k=2, margin=10.0)
     bce = -(math.log(1 - 0.25) + math.log(0.8)) / 2                 # top-2 means 0.25 (normal), 0.8 (abnormal)
     smooth = 0.7 ** 2 + 0.2 ** 2 + 0.5 ** 2                          # abnormal scores only
-    sparse = 0.2 + 0.9 + 0.7 + 0.2
+    sparse = math.sqrt(0.2 ** 2 + 0.9 ** 2 + 0.7 ** 2 + 0.2 ** 2)    # L2 norm
     assert parts["bce"] == pytest.approx(bce, rel=1e-6)
     assert parts["magnitude"] == pytest.approx(64.0)
     assert parts["smooth"] == pytest.approx(smooth) and parts["sparsity"] == pytest.approx(sparse)
-    assert total.item() == pytest.approx(bce + 1e-4 * 64 + 8e-4 * smooth + 8e-3 * sparse, rel=1e-6)  # 0.278437
+    assert total.item() == pytest.approx(bce + 1e-4 * 64 + 8e-4 * smooth + 8e-3 * sparse, rel=1e-6)  # 0.271766
 
 
 def test_rtfm_loss_needs_pairs():
@@ -71,22 +79,46 @@ def test_topk_mil_bce():
     assert loss.item() == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2, rel=1e-6)     # 0.366985
 
 
-def test_dynamics_ranking_loss():
-    scores = T([[0.1, 0.8, 0.7], [0.5, 0.5, 0.6], [0.2, 0.5, 0.4]])      # dynamics 0.7, 0.1 (abnormal), 0.3 (normal)
-    labels = T([1, 1, 0])
-    assert losses.dynamics_ranking_loss(scores, labels).item() == pytest.approx((0.0 + 0.2) / 2)
-    assert losses.dynamics_ranking_loss(scores, labels, margin=0.5).item() == pytest.approx((0.1 + 0.7) / 2)
+def test_dynamics_ranking_loss_eqs_7_8():
+    # abnormal bag of T = 17: k = floor(17 / 16 + 1) = 2; dynamics |s_t - s_t+1| = 0.8, 0.4, 0.4 and zeros
+    a17 = torch.full((17,), 0.1)
+    a17[3], a17[4] = 0.9, 0.5
+    scores = torch.zeros(3, 17)
+    scores[0] = a17
+    scores[1, :3] = T([0.5, 0.5, 0.6])          # abnormal bag of T = 3: k = 1, dynamics 0, 0.1
+    scores[2, :3] = T([0.2, 0.5, 0.4])          # normal bag: k = 1, dynamics 0.3, 0.1
+    labels, lengths = T([1, 1, 0]), T([17, 3, 3])
+    e = losses.dynamics_accumulation(scores, labels, lengths)
+    # eq. 7: E = (1/k) sum of the top-k squared dynamics
+    torch.testing.assert_close(e, T([(0.8 ** 2 + 0.4 ** 2) / 2, 0.1 ** 2, 0.3 ** 2]))      # 0.40, 0.01, 0.09
+    # eq. 8 with zeta = 0 over the pairs (0.40, 0.09) and (0.01, 0.09): max(0, -0.31) and max(0, 0.08)
+    assert losses.dynamics_ranking_loss(scores, labels, lengths).item() == pytest.approx(0.04)
+    # zeta = 0.5: 0.5 - 0.40 + 0.09 = 0.19 and 0.5 - 0.01 + 0.09 = 0.58
+    assert losses.dynamics_ranking_loss(scores, labels, lengths, margin=0.5).item() == pytest.approx(0.385)
 
 
-def test_dynamics_alignment_loss():
-    feats = T([[[0.0, 0.0], [3.0, 4.0], [3.0, 4.0], [7.0, 7.0]]])    # feature dynamics 5, 0 (last pair padded)
-    scores = T([[0.1, 0.5, 0.4, 0.0]])                                # score dynamics 0.4, 0.1
-    p = [math.exp(5) / (math.exp(5) + 1), 1 / (math.exp(5) + 1)]
-    q = [math.exp(0.4) / (math.exp(0.4) + math.exp(0.1)), math.exp(0.1) / (math.exp(0.4) + math.exp(0.1))]
-    expected = sum(a * (math.log(a + 1e-7) - math.log(b + 1e-7)) for a, b in zip(p, q))     # 0.516184
-    assert losses.dynamics_alignment_loss(feats, scores, T([3])).item() == pytest.approx(expected, rel=1e-5)
-    # identical profiles align perfectly
-    assert losses.dynamics_alignment_loss(feats[:, :3], T([[0.0, 5.0, 5.0]])).item() == pytest.approx(0.0, abs=1e-6)
+def test_feature_dynamics_eq_9():
+    x = T([[[1.0, 0.0], [1.0, 1.0], [-1.0, 1.0], [-2.0, 2.0]]])
+    # 1 - cos: 1 - 1/sqrt(2), 1 - 0, 1 - 1 (same direction, other length)
+    torch.testing.assert_close(losses.feature_dynamics(x), T([[1 - 1 / math.sqrt(2), 1.0, 0.0]]))
+
+
+def test_dynamics_alignment_loss_eq_10():
+    # bag 1 (3 valid snippets): delta^f = 1 - 1/sqrt(2), 1; delta^s = 0.4, 0.1
+    # bag 2 (2 valid snippets): delta^f = 1; delta^s = 0.7
+    feats = T([[[1.0, 0.0], [1.0, 1.0], [-1.0, 1.0], [7.0, 7.0]],
+               [[1.0, 0.0], [0.0, 1.0], [3.0, 3.0], [7.0, 7.0]]])
+    scores = T([[0.1, 0.5, 0.4, 0.0], [0.2, 0.9, 0.0, 0.3]])
+    eps = 1e-7
+    bag1 = (-0.4 * math.log(1 - 1 / math.sqrt(2) + eps) - 0.1 * math.log(1 + eps)) / 2
+    bag2 = -0.7 * math.log(1 + eps) / 1
+    got = losses.dynamics_alignment_loss(feats, scores, T([3, 2]), eps=eps).item()
+    assert got == pytest.approx((bag1 + bag2) / 2, rel=1e-5)                            # 0.122798
+    # equal lengths: exactly 1 / (N (T - 1)) times the double sum of eq. 10
+    full = losses.dynamics_alignment_loss(feats[:1, :3], scores[:1, :3], eps=eps).item()
+    assert full == pytest.approx(bag1, rel=1e-5)
+    # the loss is the score dynamics weighted by -log of the feature dynamics: flat scores cost nothing
+    assert losses.dynamics_alignment_loss(feats, torch.full((2, 4), 0.5)).item() == 0.0
 
 
 def test_ddl_loss_treats_every_crop_as_a_bag():
@@ -101,6 +133,7 @@ def test_ddl_loss_treats_every_crop_as_a_bag():
     y, ln = T([1, 1, 0, 0]), T([5, 5, 4, 4])
     mil = losses.topk_mil_bce(bags, y, ln)
     rank = losses.dynamics_ranking_loss(bags, y, ln)
+    assert parts["rank"] == pytest.approx(rank.item())
     align = losses.dynamics_alignment_loss(bag_feats, bags, ln)
     assert parts["mil"] == pytest.approx(mil.item()) and parts["align"] == pytest.approx(align.item())
     assert total.item() == pytest.approx((mil + 2 * rank + 3 * align).item(), rel=1e-6)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from vadlib.weak import losses
 from vadlib.weak.checkpoint import load_model, save_model
-from vadlib.weak.lanet import LANet
+from vadlib.weak.lanet import LANet, gaussian_prior
 from vadlib.weak.mlp import SnippetMLP
 from vadlib.weak.mtvae import ABNORMAL, MTVAE, NORMAL
 from vadlib.weak.rtfm import RTFM
@@ -76,15 +78,56 @@ def test_lanet_shapes_gradients_and_padding():
     torch.testing.assert_close(a[1, :lengths[1]], b[1, :lengths[1]])
 
 
-def test_lanet_attention_follows_the_gaussian_prior():
-    attn = LANet(D, hidden=8, heads=2, sigma=2.0).attn
-    for proj in (attn.q, attn.k):
-        torch.nn.init.zeros_(proj.weight)
-        torch.nn.init.zeros_(proj.bias)
-    maps = attn.attention(torch.rand(1, 5, D))                 # equal logits: the prior alone
-    i = torch.arange(5.0)
-    prior = torch.exp(-((i[:, None] - i[None, :]) ** 2) / (2 * 2.0 ** 2))
-    torch.testing.assert_close(maps[0, 0], prior / prior.sum(dim=1, keepdim=True))
+def test_lanet_prior_eq_2_is_a_window_of_sigma():
+    g = gaussian_prior(40, 16.0)
+    # G_ij = exp(-|i - j|^2 / (2 sigma)): at sigma 16 a distance of 4 keeps exp(-0.5), 8 keeps exp(-2)
+    assert g[10, 14].item() == pytest.approx(math.exp(-0.5)) and g[20, 12].item() == pytest.approx(math.exp(-2.0))
+    assert torch.equal(g, g.T) and torch.all(g.diagonal() == 1.0)
+
+
+def test_lanet_attention_eqs_1_3_by_hand():
+    attn = LANet(2, hidden=2, heads=1, sigma=2.0).attn
+    with torch.no_grad():
+        for proj in (attn.phi, attn.psi):
+            proj.weight.copy_(torch.eye(2))
+            proj.bias.zero_()
+    x = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    # eq. 1 with no 1/sqrt(d): logits phi(x_i)^T psi(x_j) = x_i . x_j
+    logits = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 2.0]])
+    a = torch.exp(logits) / torch.exp(logits).sum(dim=1, keepdim=True)
+    i = torch.arange(3.0)
+    g = torch.exp(-((i[:, None] - i[None, :]) ** 2) / (2 * 2.0))           # eq. 2
+    torch.testing.assert_close(attn.attention(x)[0, 0], a + g)               # eq. 3: A~ = A + G, not renormalised
+    # padded keys get neither attention nor prior
+    valid = torch.tensor([[True, True, False]])
+    a2 = torch.exp(logits[:, :2]) / torch.exp(logits[:, :2]).sum(dim=1, keepdim=True)
+    expected = torch.cat([a2 + g[:, :2], torch.zeros(3, 1)], dim=1)
+    torch.testing.assert_close(attn.attention(x, valid)[0, 0], expected)
+    # the "w/o prior" ablation is the softmax map alone
+    attn.prior = False
+    torch.testing.assert_close(attn.attention(x)[0, 0], a)
+
+
+def test_lanet_eq_4_by_hand():
+    torch.manual_seed(0)
+    model = LANet(6, hidden=4, heads=2, sigma=3.0, mlp=(5, 3), kernel=2).eval()
+    x = torch.rand(1, 5, 1, 6)
+    seq = x[:, :, 0]                                                        # [1, T, D]
+    t = torch.arange(5.0)
+    g = torch.exp(-((t[:, None] - t[None, :]) ** 2) / (2 * 3.0))
+    attn, heads = model.attn, []
+    for h in range(2):
+        rows = slice(2 * h, 2 * h + 2)                                       # D_h / k = 2 channels per head
+        phi = seq @ attn.phi.weight[rows].T + attn.phi.bias[rows]
+        psi = seq @ attn.psi.weight[rows].T + attn.psi.bias[rows]
+        a_tilde = torch.softmax(phi @ psi.transpose(-1, -2), dim=-1) + g     # eqs. 1-3
+        heads.append(a_tilde @ (seq @ attn.w_k.weight[rows].T + attn.w_k.bias[rows]))   # A~ X W_k
+    stacked = torch.cat(heads, dim=-1) @ attn.w_h.weight.T + attn.w_h.bias
+    x_tilde = torch.nn.functional.layer_norm(stacked + seq, (6,), model.norm.weight, model.norm.bias)
+    with torch.no_grad():
+        h = model.mlp(x_tilde.transpose(1, 2))
+        expected = torch.sigmoid(model.causal_logits(h))[0]
+        torch.testing.assert_close(model(x)["scores"][0, :, 0], expected)
 
 
 def test_lanet_causal_convolution_looks_back_only():
@@ -114,12 +157,18 @@ def test_mtvae_shapes_and_gradients():
     _assert_all_grads(model)
 
 
-@pytest.mark.parametrize("encoder", [(1024, 512, 256), (1024, 512, 256, 128), (1024, 512, 512, 256, 256)])
-def test_mtvae_architectures(encoder):
+@pytest.mark.parametrize("encoder, decoder", [
+    ((1024, 512, 256), [512, 1024, 2048]),                  # Arch1: "the reverse layout of the encoder: [512, 1024, 2048]"
+    ((1024, 512, 256, 128), [256, 512, 1024, 2048]),        # Arch2
+    ((1024, 512, 512, 256, 256), [256, 512, 512, 1024, 2048]),   # Arch3
+])
+def test_mtvae_architectures_mirror_the_encoder(encoder, decoder):
     model = MTVAE(2048, encoder=encoder)
     widths = [m.out_features for m in model.body.modules() if isinstance(m, torch.nn.Linear)]
     assert widths == list(encoder[:-1]) and model.mu.out_features == encoder[-1]
-    assert [m.out_features for m in model.decoders[1] if isinstance(m, torch.nn.Linear)] == [512, 1024, 2048]
+    for which in (NORMAL, ABNORMAL):
+        assert [m.out_features for m in model.decoders[which] if isinstance(m, torch.nn.Linear)] == decoder
+        assert model.decoders[which][0].in_features == encoder[-1]
 
 
 def test_checkpoint_round_trip(tmp_path):

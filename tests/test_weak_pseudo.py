@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vadlib.stores import open_store
-from vadlib.weak import generate_pseudo, train_baseline, train_mtvae, train_rtfm
+from vadlib.weak import generate_pseudo, losses, train_baseline, train_mtvae, train_rtfm
 from vadlib.weak.checkpoint import load_model
 from vadlib.weak.data import read_features, read_pseudo_index
 from vadlib.weak.mtvae import ABNORMAL, MTVAE, NORMAL
@@ -16,7 +16,7 @@ from vadlib.weak.score import snippet_scores
 from weak_synthetic import write_dataset
 
 BASE = {"feature_dim": 32, "segments": 8}
-MTVAE_PARAMS = {**BASE, "encoder": [16, 8], "decoder": [16], "epochs": 3, "max_vectors": 64, "lr": 1e-3}
+MTVAE_PARAMS = {**BASE, "encoder": [16, 8], "epochs": 3, "max_snippets": 32, "lr": 1e-3}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,38 @@ def test_mtvae_trains_on_the_baselines_abnormal_snippets(trained):
         assert chosen == np.flatnonzero(scores > 0.5).tolist()
     assert sorted(ckpt["normal_videos"]) == sorted(v for v in feats if labels[v] == 0)
     assert ckpt["pretrained"] is True and ckpt["config"]["encoder"] == [16, 8]
+    assert ckpt["model_args"]["decoder"] == [16]                     # the encoder's reverse
+
+
+def test_mtvae_batches_count_snippets_with_all_their_crops(trained, tmp_path, monkeypatch):
+    root, feats, labels, _ = trained
+    sizes = []
+    real = losses.mtvae_loss
+
+    def spy(normal, abnormal, alpha):
+        sizes.append((len(normal[0]), len(abnormal[0])))
+        return real(normal, abnormal, alpha)
+
+    monkeypatch.setattr(losses, "mtvae_loss", spy)
+    train_mtvae(feats, labels, str(root / "mlp.pt"), str(tmp_path / "m.pt"), {**MTVAE_PARAMS, "max_snippets": 3},
+                device="cpu")
+    crops = read_features(next(iter(feats.values())), 32).shape[1]
+    _, ckpt = load_model(tmp_path / "m.pt")
+    chosen = [len(v) for v in ckpt["abnormal_snippets"].values()]
+    assert crops == 2 and all(n == 3 * crops for n, _ in sizes)        # 3 snippets x 2 crops of a normal video
+    assert {a for _, a in sizes} <= {min(3, c) * crops for c in chosen}
+
+
+def test_mtvae_leaves_out_the_videos_the_baseline_held_out(trained, tmp_path):
+    root, feats, labels, _ = trained
+    train_baseline(feats, labels, str(tmp_path / "mlp.pt"),
+                   {**BASE, "hidden": [16], "epochs": 20, "batch_size": 8, "refit": False}, device="cpu")
+    held = set(load_model(tmp_path / "mlp.pt")[1]["val_videos"])
+    assert held
+    train_mtvae(feats, labels, str(tmp_path / "mlp.pt"), str(tmp_path / "m.pt"), MTVAE_PARAMS, device="cpu")
+    _, ckpt = load_model(tmp_path / "m.pt")
+    assert set(ckpt["held_out_videos"]) == held
+    assert not held & (set(ckpt["normal_videos"]) | set(ckpt["abnormal_snippets"]))
 
 
 def test_mtvae_needs_abnormal_snippets(trained):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from vadlib.scores import load_scores
 from vadlib.snippets import snippets_to_frames
@@ -12,7 +13,7 @@ from vadlib.weak import score_detector, train_baseline, train_lanet, train_rtfm
 from vadlib.weak.checkpoint import load_model
 from vadlib.weak.data import read_features
 from vadlib.weak.score import snippet_scores
-from vadlib.weak.train import fit
+from vadlib.weak.train import SelectionSet, fit
 from weak_synthetic import snippet_auc, write_dataset
 
 BASE = {"feature_dim": 32, "segments": 8}
@@ -33,7 +34,7 @@ def data(tmp_path_factory):
     return root, train, test
 
 
-@pytest.mark.parametrize("kind", ["mlp", "rtfm", "lanet"])
+@pytest.mark.parametrize("kind", ["mlp", "rtfm"])
 def test_detector_learns_separable_features(kind, data, tmp_path):
     root, (feats, labels, _), (test_feats, _, truths) = data
     train, params = PARAMS[kind]
@@ -44,12 +45,83 @@ def test_detector_learns_separable_features(kind, data, tmp_path):
     assert snippet_auc(model, test_feats, truths, 32) > 0.8
 
 
-def test_baseline_keeps_the_best_validation_epoch(data, tmp_path):
+def test_lanet_training_follows_eq_11_the_prior_and_the_dynamics_ranking(data, tmp_path):
+    """LA-Net + DDL trained end to end: checks that fail when a DDL term's sign is flipped or the prior
+    is dropped (measured on this data: flipping both terms gives a test AUC of 0.38, flipping the
+    alignment alone 0.20; flipping the ranking alone raises the normal bags' accumulated dynamics
+    ten-fold, from 0.003 to 0.029, against 0.20 and 0.13 for the abnormal bags)."""
+    root, (feats, labels, _), (test_feats, test_labels, truths) = data
+    train, params = PARAMS["lanet"]
+    history = train(feats, labels, str(tmp_path / "lanet.pt"), params, device="cpu")
+    assert history[-1]["loss"] < history[0]["loss"]
+    # eq. 11 with lambda1 = lambda2 = 1: the objective minimised is L_MIL + L_DR + L_DA
+    for h in history:
+        assert h["loss"] == pytest.approx(h["mil"] + h["rank"] + h["align"], rel=1e-5)
+        assert h["rank"] >= 0.0
+    model, ckpt = load_model(tmp_path / "lanet.pt", kind="lanet")
+    assert ckpt["pretrained"] is False and ckpt["config"]["seed"] == 0
+    assert snippet_auc(model, test_feats, truths, 32) > 0.8
+    # eq. 8 did its job: abnormal test bags accumulate far more score dynamics (eq. 7) than normal ones
+    acc = {0: [], 1: []}
+    for video, path in test_feats.items():
+        s = snippet_scores(model, read_features(path, 32))
+        k = len(s) // 16 + 1 if test_labels[video] else 1
+        acc[test_labels[video]].append(np.sort(np.diff(s) ** 2)[::-1][:k].mean())
+    assert np.mean(acc[1]) > 15 * np.mean(acc[0])
+    # the trained network adds the prior G_ij = exp(-|i - j|^2 / (2 sigma)) to its attention maps (eq. 3)
+    x = torch.from_numpy(read_features(next(iter(test_feats.values())), 32)[None, :, 0])
+    with torch.no_grad():
+        with_prior = model.attn.attention(x)
+        model.attn.prior = False
+        without = model.attn.attention(x)
+    i = torch.arange(float(x.shape[1]))
+    g = torch.exp(-((i[:, None] - i[None, :]) ** 2) / (2 * 4.0))
+    torch.testing.assert_close(with_prior - without, g.expand_as(with_prior))
+
+
+def test_baseline_selects_epochs_on_a_fifth_then_refits_on_every_video(data, tmp_path):
     _, (feats, labels, _), _ = data
-    history = train_baseline(feats, labels, str(tmp_path / "m.pt"), {**PARAMS["mlp"][1], "epochs": 5}, device="cpu")
+    params = {**PARAMS["mlp"][1], "epochs": 5}
+    history = train_baseline(feats, labels, str(tmp_path / "m.pt"), params, device="cpu")
     _, ckpt = load_model(tmp_path / "m.pt")
-    assert len(ckpt["val_videos"]) == 4 and len(ckpt["train_videos"]) == 16      # 1/5 of each label held out
-    assert all("val_loss" in h for h in history)
+    sel = ckpt["selection"]
+    assert len(sel["val_videos"]) == 4 and len(sel["train_videos"]) == 16       # 1/5 of each label held out
+    assert sum(labels[v] for v in sel["val_videos"]) == 2                         # 2 of the 8 abnormal videos
+    best = min(sel["history"], key=lambda h: h["val_loss"])["epoch"]
+    assert sel["best_epoch"] == best and all("val_loss" in h for h in sel["history"])
+    # the final model saw every training video, for the selected number of epochs
+    assert sorted(ckpt["train_videos"]) == sorted(feats) and ckpt["val_videos"] == []
+    assert len(history) == best + 1 and "val_loss" not in history[-1]
+    # refit off: the selection run's model (best epoch restored) is the final one, and says what it held out
+    train_baseline(feats, labels, str(tmp_path / "n.pt"), {**params, "refit": False}, device="cpu")
+    _, kept = load_model(tmp_path / "n.pt")
+    assert sorted(kept["val_videos"]) == sorted(sel["val_videos"]) and len(kept["train_videos"]) == 16
+
+
+def test_rtfm_best_test_selection_keeps_the_step_of_best_test_auc(data, tmp_path):
+    _, (feats, labels, _), (test_feats, _, truths) = data
+    frame_truth = {v: np.repeat(truths[v], 16) for v in test_feats}
+    params = {**PARAMS["rtfm"][1], "steps": 12, "selection": "best_test", "eval_every": 3, "eval_after": 4}
+    with pytest.raises(ValueError, match="no test set"):
+        train_rtfm(feats, labels, str(tmp_path / "x.pt"), params, device="cpu")
+    train_rtfm(feats, labels, str(tmp_path / "r.pt"), params, device="cpu", test=SelectionSet(test_feats, frame_truth))
+    model, ckpt = load_model(tmp_path / "r.pt")
+    checks = ckpt["selection"]["checks"]
+    assert [c["step"] for c in checks] == [6, 9, 12]                 # every 3 steps after step 4
+    best = max(checks, key=lambda c: c["test_auc"])
+    assert ckpt["selection"]["step"] == best["step"]
+    # the saved weights are those of that step: their test AUC is the recorded one
+    scores = np.concatenate([snippets_to_frames(snippet_scores(model, read_features(test_feats[v], 32)),
+                                                len(frame_truth[v])) for v in test_feats])
+    auc = roc_auc_score(np.concatenate([frame_truth[v] for v in test_feats]), scores)
+    assert auc == pytest.approx(best["test_auc"], abs=1e-9)
+    score_detector(tmp_path / "r.pt", test_feats, {v: len(t) for v, t in frame_truth.items()},
+                   tmp_path / "s.npz", "rtfm", device="cpu")
+    meta = load_scores(tmp_path / "s.npz")[1]
+    assert meta["selection"] == "best_test" and "test labels" in meta["note"]
+    with pytest.raises(ValueError, match="after step 40"):
+        train_rtfm(feats, labels, str(tmp_path / "y.pt"), {**params, "eval_after": 40}, device="cpu",
+                   test=SelectionSet(test_feats, frame_truth))
 
 
 def test_fit_restores_the_best_epoch():

@@ -12,6 +12,8 @@ from typing import Any, Mapping, TypeVar
 
 C = TypeVar("C", bound="WeakConfig")
 
+SELECTIONS = ("final", "best_test")
+
 
 @dataclass(frozen=True)
 class WeakConfig:
@@ -31,7 +33,7 @@ class WeakConfig:
         values = {}
         for name, value in params.items():
             default = known[name].default
-            values[name] = tuple(value) if isinstance(default, tuple) else value
+            values[name] = tuple(value) if isinstance(value, list) else value
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,7 +52,8 @@ class MLPConfig(WeakConfig):
     weight_decay: float = 0.0
     batch_size: int = 32
     epochs: int = 100
-    val_fraction: float = 0.2   # held out, normal and abnormal sampled separately; best epoch kept
+    val_fraction: float = 0.2   # held out (normal and abnormal sampled separately) to select the epoch count
+    refit: bool = True          # then retrain on every training video for the selected epochs
 
 
 @dataclass(frozen=True)
@@ -71,15 +74,25 @@ class RTFMConfig(WeakConfig):
     weight_decay: float = 5e-3
     batch_size: int = 64                    # 32 normal + 32 abnormal videos
     steps: int = 15000                      # optimisation steps (the published code counts steps)
+    selection: str = "final"                # final: the last weights | best_test: the published code's
+    #                                         protocol (the step of best test AUC; for comparison only)
+    eval_every: int = 5                     # best_test: test AUC every 5 steps ...
+    eval_after: int = 200                   # ... after step 200, as the published code
+
+    def __post_init__(self):
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"rtfm.selection must be one of {SELECTIONS}, got {self.selection!r}")
 
 
 @dataclass(frozen=True)
 class LANetConfig(WeakConfig):
-    """LA-Net + DDL (XD-Violence: hidden 128, sigma 6, kernel 5, lambda1 2)."""
+    """LA-Net + DDL, UCF-Crime's settings (XD-Violence's in its dataset file: hidden 128, sigma 6,
+    kernel 5, lambda1 2)."""
 
     hidden: int = 512
     heads: int = 4
     sigma: float = 16.0
+    prior: bool = True                      # the location prior G (eqs. 2-3); false: "w/o prior" (Table 3)
     mlp: tuple[int, ...] = (512, 128)
     dropout: float = 0.1
     kernel: int = 10
@@ -102,16 +115,18 @@ class MTVAEConfig(WeakConfig):
 
     ``encoder``: hidden widths followed by the latent size; Arch1 ``[1024, 512, 256]``, Arch2
     ``[1024, 512, 256, 128]``, Arch3 ``[1024, 512, 512, 256, 256]``. ``decoder``: hidden widths of each
-    of the two decoders, whose output has the feature width.
+    of the two decoders, whose output has the feature width; ``None`` mirrors the encoder ("the reverse
+    layout of the encoder", sec. 4.1: Arch1's decoder is ``[512, 1024]`` then the feature width).
+    ``alpha`` is not given by the paper: 1 (the plain VAE evidence bound) is our choice.
     """
 
     encoder: tuple[int, ...] = (1024, 512, 256)
-    decoder: tuple[int, ...] = (512, 1024)
-    alpha: float = 1.0                      # weight of the KL terms (eq. 6)
+    decoder: tuple[int, ...] | None = None
+    alpha: float = 1.0                      # weight of the KL terms (eq. 6); not given by the paper
     lr: float = 1e-4
     lr_decay: float = 0.95                  # lr multiplied by this after every epoch
     epochs: int = 100
-    max_vectors: int = 1024                 # at most this many random snippet vectors of a video per step
+    max_snippets: int = 1024                # at most this many random snippets (each with its crops) per video
     threshold: float = 0.5                  # abnormal snippets: baseline score above this
     sample_ratio: float = 2.0               # pseudo videos per original video (paper's ablation: 0.5, 1, 2)
     latent: str = "sample"                  # "sample" z ~ q(z|x), or "mean" (z = mu) when generating

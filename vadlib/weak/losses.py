@@ -40,18 +40,23 @@ def video_bce(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor 
 # RTFM
 # ----------------------------------------------------------------------------------------------
 
-def smoothness(scores: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """Temporal smoothness: per video ``sum_t (s_{t+1} - s_t)^2``, averaged over videos (``[B, T]``)."""
+def _flat_valid(scores: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """The valid scores of ``[B, T]`` concatenated video after video into one sequence."""
     b, t = scores.shape
-    m = valid_mask(lengths, b, t, scores.device)
-    pair = (m[:, 1:] & m[:, :-1]).to(scores.dtype)
-    return (((scores[:, 1:] - scores[:, :-1]) ** 2) * pair).sum(dim=1).mean()
+    return scores[valid_mask(lengths, b, t, scores.device)]
+
+
+def smoothness(scores: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """RTFM's temporal smoothness as its published code computes it: ``sum_i (f_{i+1} - f_i)^2`` over the
+    abnormal videos' scores ``[B, T]`` flattened into one sequence (so also across video boundaries)."""
+    flat = _flat_valid(scores, lengths)
+    return ((flat[1:] - flat[:-1]) ** 2).sum()
 
 
 def sparsity(scores: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """Sparsity: per video ``sum_t s_t``, averaged over videos (``[B, T]``)."""
-    b, t = scores.shape
-    return (scores * valid_mask(lengths, b, t, scores.device).to(scores.dtype)).sum(dim=1).mean()
+    """RTFM's sparsity as its published code computes it: the L2 norm ``||f||_2`` of the abnormal
+    videos' scores ``[B, T]`` flattened into one vector."""
+    return _flat_valid(scores, lengths).norm(p=2)
 
 
 def magnitude_loss(normal: torch.Tensor, abnormal: torch.Tensor, margin: float) -> torch.Tensor:
@@ -79,9 +84,11 @@ def rtfm_loss(out: dict[str, torch.Tensor], labels: torch.Tensor, k: int = 3, ma
     crop-averaged score of those k snippets; the magnitude loss pairs the i-th normal with the i-th
     abnormal video; smoothness and sparsity act on the abnormal videos' crop-averaged scores.
 
-    Smoothness and sparsity follow the paper's definitions per video (averaged over videos); the
-    published code applies them to the batch's scores flattened into one sequence (smoothness summed
-    across video boundaries, sparsity as the L2 norm).
+    Smoothness and sparsity are those of the published code (:func:`smoothness`, :func:`sparsity`):
+    on the batch's abnormal scores flattened into one sequence, the smoothness summed across video
+    boundaries and the sparsity as an L2 norm. The MIL ranking loss the two terms come from (Sultani et
+    al., CVPR 2018) defines both per video (a sum of squared differences and a sum of scores); the
+    published code's form is the one behind RTFM's published results.
     """
     labels = labels.to(out["scores"].device)
     scores = out["scores"].mean(dim=-1)                                        # [B, T]
@@ -107,17 +114,24 @@ def rtfm_loss(out: dict[str, torch.Tensor], labels: torch.Tensor, k: int = 3, ma
 # LA-Net + DDL
 # ----------------------------------------------------------------------------------------------
 
+def _topk_count(labels: torch.Tensor, length: torch.Tensor, divisor: int) -> torch.Tensor:
+    """``k = floor(T / divisor + 1)`` for abnormal bags and 1 for normal ones (``T`` the bag's length)."""
+    return torch.minimum(torch.where(labels == 1, length // divisor + 1, torch.ones_like(length)), length.clamp(min=1))
+
+
 def topk_mil_bce(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None,
                  divisor: int = 16) -> torch.Tensor:
-    """Top-k MIL: BCE of the mean of the k largest scores of each bag (``[N, T]``).
+    """Top-k MIL (eq. 6): BCE of the mean of the k largest scores of each bag (``[N, T]``).
 
     ``k = floor(T / divisor) + 1`` for abnormal bags and ``k = 1`` for normal ones, ``T`` the bag's length.
+    Eq. 6 prints only the positive term ``-y_i log(p_i)``, which gives normal bags no loss at all; the
+    binary cross-entropy of the works the paper follows ([12, 13, 17]) is used.
     """
     n, t = scores.shape
     m = valid_mask(lengths, n, t, scores.device)
     length = m.sum(dim=1)
     labels = labels.to(scores.device)
-    k = torch.where(labels == 1, length // divisor + 1, torch.ones_like(length)).clamp(max=length)
+    k = _topk_count(labels, length, divisor)
     top = scores.masked_fill(~m, -1.0).sort(dim=1, descending=True).values
     take = (torch.arange(t, device=scores.device)[None, :] < k[:, None]).to(scores.dtype)
     return _bce((top * take).sum(dim=1) / k.to(scores.dtype), labels)
@@ -129,48 +143,68 @@ def _dynamics_mask(lengths: torch.Tensor | None, n: int, t: int, device: torch.d
 
 
 def score_dynamics(scores: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """``|s_{t+1} - s_t|`` ``[N, T - 1]``, zero past each bag's end."""
+    """``delta^s_t = |s_t - s_{t+1}|`` ``[N, T - 1]``, zero past each bag's end."""
     n, t = scores.shape
     return (scores[:, 1:] - scores[:, :-1]).abs() * _dynamics_mask(lengths, n, t, scores.device).to(scores.dtype)
 
 
-def dynamics_ranking_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None,
-                          margin: float = 0.0) -> torch.Tensor:
-    """DDL dynamics ranking loss: ``mean_{i abnormal, j normal} max(0, margin - D_i + D_j)``.
+def feature_dynamics(features: torch.Tensor) -> torch.Tensor:
+    """Eq. 9: ``delta^f_t = 1 - x_t . x_{t+1} / (||x_t|| ||x_{t+1}||)`` ``[N, T - 1]`` of ``[N, T, F]``.
 
-    ``D`` is a bag's score dynamics, the largest ``|s_{t+1} - s_t|`` in it (the MIL ranking of the max
-    score applied to the dynamics); every abnormal bag of the batch is ranked against every normal one.
+    A zero vector has no direction; its cosine is taken as 0 (``F.cosine_similarity``'s convention,
+    norms clamped at 1e-8), so its dynamics is 1.
+    """
+    cos = F.cosine_similarity(features[:, 1:], features[:, :-1], dim=-1, eps=1e-8)
+    return (1.0 - cos).clamp(min=0.0, max=2.0)     # rounding can put |cos| a little above 1
+
+
+def dynamics_accumulation(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None,
+                          divisor: int = 16) -> torch.Tensor:
+    """Eq. 7: ``E = (1 / k) sum_{top-k} |delta^s_t|^2`` per bag ``[N]``, ``k`` as for the MIL loss
+    (``floor(T / 16 + 1)`` for abnormal bags, 1 for normal ones; at most the bag's ``T - 1`` dynamics)."""
+    n, t = scores.shape
+    if t < 2:
+        return scores.sum(dim=1) * 0.0
+    pair = _dynamics_mask(lengths, n, t, scores.device)
+    sq = score_dynamics(scores, lengths) ** 2
+    length = valid_mask(lengths, n, t, scores.device).sum(dim=1)
+    k = torch.minimum(_topk_count(labels.to(scores.device), length, divisor), pair.sum(dim=1).clamp(min=1))
+    top = sq.masked_fill(~pair, -1.0).sort(dim=1, descending=True).values
+    take = (torch.arange(t - 1, device=scores.device)[None, :] < k[:, None]) & (top >= 0)
+    return (top * take.to(top.dtype)).sum(dim=1) / k.to(top.dtype)
+
+
+def dynamics_ranking_loss(scores: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None,
+                          margin: float = 0.0, divisor: int = 16) -> torch.Tensor:
+    """Eq. 8: ``max(0, zeta - E^a + E^n)``, averaged over every (abnormal, normal) pair of bags.
+
+    ``E`` is eq. 7's accumulation (:func:`dynamics_accumulation`). The paper writes the hinge for "a
+    positive and a negative bag" without saying how bags are paired in a batch; every abnormal bag of
+    the batch is ranked against every normal one.
     """
     labels = labels.to(scores.device)
-    dyn = score_dynamics(scores, lengths)
-    d = dyn.max(dim=1).values if dyn.shape[1] else torch.zeros(len(scores), device=scores.device)
-    da, dn = d[labels == 1], d[labels == 0]
-    if len(da) == 0 or len(dn) == 0:
+    e = dynamics_accumulation(scores, labels, lengths, divisor)
+    ea, en = e[labels == 1], e[labels == 0]
+    if len(ea) == 0 or len(en) == 0:
         return scores.sum() * 0.0
-    return F.relu(margin - da[:, None] + dn[None, :]).mean()
+    return F.relu(margin - ea[:, None] + en[None, :]).mean()
 
 
 def dynamics_alignment_loss(features: torch.Tensor, scores: torch.Tensor, lengths: torch.Tensor | None = None,
                             eps: float = 1e-7) -> torch.Tensor:
-    """DDL dynamics alignment loss: ``KL(p || q)`` per bag, averaged over bags.
+    """Eq. 10: ``1 / (N (T - 1)) sum_i sum_t -delta^s_t log(delta^f_t + eps)``.
 
-    ``p = softmax_t(||x_{t+1} - x_t||_2)`` is the bag's feature dynamics and ``q = softmax_t(|s_{t+1} - s_t|)``
-    its score dynamics, both over the bag's valid adjacent pairs, and
-    ``KL = sum_t p_t (log(p_t + eps) - log(q_t + eps))``. ``features`` ``[N, T, F]`` are the snippet
-    features the scores are computed from (LA-Net's MLP output).
-
-    The paper names the two dynamics, the alignment and ``eps``; turning each dynamics sequence into a
-    distribution with a softmax (rather than dividing by its sum) is our reading: dividing by the sum
-    makes the loss explode while a bag's scores are still flat, and training then stalls.
+    ``delta^s`` are the bag's score dynamics, ``delta^f`` its feature dynamics (eq. 9) of the snippet
+    features the scores are computed from (LA-Net's MLP output, ``[N, T, F]``). With bags of unequal
+    length each bag's sum is divided by its own ``T_i - 1`` valid pairs before the mean over the ``N``
+    bags; with equal lengths this is eq. 10 exactly.
     """
     n, t = scores.shape
-    pair = _dynamics_mask(lengths, n, t, scores.device)
-    fd = (features[:, 1:] - features[:, :-1]).norm(p=2, dim=-1)
-    sd = (scores[:, 1:] - scores[:, :-1]).abs()
-    low = torch.finfo(scores.dtype).min
-    p = fd.masked_fill(~pair, low).softmax(dim=1) * pair
-    q = sd.masked_fill(~pair, low).softmax(dim=1) * pair
-    return (p * (torch.log(p + eps) - torch.log(q + eps))).sum(dim=1).mean()
+    if t < 2:
+        return scores.sum() * 0.0
+    pair = _dynamics_mask(lengths, n, t, scores.device).to(scores.dtype)
+    terms = -score_dynamics(scores, lengths) * torch.log(feature_dynamics(features) + eps) * pair
+    return (terms.sum(dim=1) / pair.sum(dim=1).clamp(min=1.0)).mean()
 
 
 def ddl_loss(out: dict[str, torch.Tensor], labels: torch.Tensor, lengths: torch.Tensor | None = None,
@@ -187,7 +221,7 @@ def ddl_loss(out: dict[str, torch.Tensor], labels: torch.Tensor, lengths: torch.
     y = labels.to(s.device).repeat_interleave(c)
     ln = None if lengths is None else lengths.to(s.device).repeat_interleave(c)
     mil = topk_mil_bce(s, y, ln, divisor)
-    rank = dynamics_ranking_loss(s, y, ln, margin)
+    rank = dynamics_ranking_loss(s, y, ln, margin, divisor)
     align = dynamics_alignment_loss(feats, s, ln, eps)
     total = mil + lambda1 * rank + lambda2 * align
     return total, {"mil": mil.item(), "rank": rank.item(), "align": align.item()}

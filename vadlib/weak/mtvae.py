@@ -2,8 +2,15 @@
 
 The encoder maps a snippet feature through the hidden widths of ``encoder[:-1]`` (ReLU) to the mean
 and log-variance of a latent of size ``encoder[-1]``; the normal decoder (index 0) and the abnormal
-decoder (index 1) map a latent through ``decoder`` (ReLU) back to the feature width. The loss (eq. 4-6)
-is :func:`vadlib.weak.losses.mtvae_loss`.
+decoder (index 1) map a latent through ``decoder`` (ReLU) back to the feature width. By default the
+decoders mirror the encoder, "the reverse layout of the encoder" (sec. 4.1): Arch1 ``[1024, 512, 256]``
+decodes through ``[512, 1024]``, Arch2 ``[1024, 512, 256, 128]`` through ``[256, 512, 1024]``, Arch3
+``[1024, 512, 512, 256, 256]`` through ``[256, 512, 512, 1024]``. The loss (eq. 4-6) is
+:func:`vadlib.weak.losses.mtvae_loss`.
+
+The paper counts "18 fully-connected layers, where the encoder has 6 layers: [1024, 512, 256]": the
+count fits three linear layers with their activations in the encoder and in each of the two decoders
+(3 x 6 = 18); the widths are what is built (the encoder's last width as the mean and log-variance heads).
 
 Choices where the paper is terse: the decoders end with a linear layer (no output activation); the
 model works on single snippet vectors, so ten-crop features are handled crop by crop -- every
@@ -21,6 +28,11 @@ from vadlib.weak.mlp import xavier_init
 NORMAL, ABNORMAL = 0, 1
 
 
+def mirrored_decoder(encoder: tuple[int, ...] | list[int]) -> list[int]:
+    """The decoder's hidden widths that mirror ``encoder`` (hidden widths + latent): ``encoder[-2::-1]``."""
+    return list(encoder[:-1])[::-1]
+
+
 def _mlp(widths: list[int]) -> nn.Sequential:
     """Linear layers through ``widths`` with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
@@ -35,11 +47,12 @@ class MTVAE(nn.Module):
     """One encoder (``dim -> encoder[:-1] -> (mu, logvar)``), two decoders (``latent -> decoder -> dim``)."""
 
     def __init__(self, dim: int = 2048, encoder: tuple[int, ...] = (1024, 512, 256),
-                 decoder: tuple[int, ...] = (512, 1024)):
+                 decoder: tuple[int, ...] | None = None):
         super().__init__()
         if not encoder:
             raise ValueError("encoder needs at least the latent size")
         *hidden, latent = encoder
+        decoder = mirrored_decoder(encoder) if decoder is None else list(decoder)
         self.latent = latent
         self.body = nn.Sequential(_mlp([dim, *hidden]), nn.ReLU()) if hidden else nn.Identity()
         width = hidden[-1] if hidden else dim

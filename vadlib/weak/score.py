@@ -43,8 +43,9 @@ def score_detector(model_path: str | os.PathLike, test_features: Mapping[str, st
 
     ``test_features``: video -> features store; ``n_frames``: video -> frame count (from the manifest).
     The scores file has one row named ``method``; its meta records the protocol ("weak"), whether the
-    features came from a pretrained extractor, the model file and ``params`` (the model's training
-    config when none are given).
+    features came from a pretrained extractor, the model file, ``params`` (the model's training
+    config when none are given) and how the weights were selected (``selection``: ``final``, or
+    ``best_test`` with a ``note`` saying that the test labels chose the step).
     """
     require_split(test_features, "test", out_scores)
     missing = sorted(set(test_features) - set(n_frames))
@@ -59,7 +60,12 @@ def score_detector(model_path: str | os.PathLike, test_features: Mapping[str, st
     for video in progress(list(test_features), desc=f"scoring {method}", unit="video"):
         scores = snippet_scores(model, reduce_crops(read_features(test_features[video], dim), crops), dev)
         rows[video] = snippets_to_frames(scores, int(n_frames[video]))
+    selection = ckpt["config"].get("selection", "final")
     meta = {"method": method, "protocol": "weak", "pretrained": features_pretrained(test_features),
             "params": dict(params) if params is not None else ckpt["config"], "model": str(model_path),
-            "kind": ckpt["kind"]}
+            "kind": ckpt["kind"], "selection": selection}
+    if selection == "best_test":
+        step = (ckpt.get("selection") or {}).get("step")
+        meta["note"] = (f"weights of the step of best test AUC (step {step}; rtfm.selection best_test, the "
+                        "published code's protocol): selected on the test labels, for comparison only")
     save_scores(out_scores, {method: rows}, meta)

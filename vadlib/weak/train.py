@@ -20,16 +20,18 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from vadlib.data.manifest import require_split
 from vadlib.runtime import progress, seed_everything, torch_device
+from vadlib.snippets import snippets_to_frames
 from vadlib.weak import losses
 from vadlib.weak.checkpoint import build_model, load_model, save_model
 from vadlib.weak.config import LANetConfig, MLPConfig, MTVAEConfig, RTFMConfig, WeakConfig
 from vadlib.weak.data import (Batch, BagSet, BatchSampler, check_labels, features_pretrained, holdout,
                               load_bags, read_features, reduce_crops, with_pseudo)
-from vadlib.weak.mtvae import ABNORMAL, NORMAL
+from vadlib.weak.mtvae import ABNORMAL, NORMAL, mirrored_decoder
 from vadlib.weak.score import snippet_scores
 
 # ----------------------------------------------------------------------------------------------
@@ -39,13 +41,17 @@ from vadlib.weak.score import snippet_scores
 def fit(model: nn.Module, step_loss: Callable[[Any], tuple[torch.Tensor, dict[str, float]]], batches: Iterator[Any],
         steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        validate: Callable[[], float] | None = None, desc: str = "training") -> list[dict[str, float]]:
+        validate: Callable[[], float] | None = None, desc: str = "training",
+        validate_at: Callable[[int], bool] | None = None,
+        validations: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
     """Run ``steps`` optimisation steps; returns one history record per epoch.
 
     ``step_loss(batch)`` gives the loss of one batch drawn from ``batches`` and its named parts. After
-    every ``steps_per_epoch`` steps (and after the last) the epoch's mean loss is recorded, the
-    ``scheduler`` (if any) steps, and ``validate()`` (if given) is evaluated: the weights of the epoch
-    with the lowest validation value are restored at the end.
+    every ``steps_per_epoch`` steps (and after the last) the epoch's mean loss is recorded and the
+    ``scheduler`` (if any) steps. ``validate()`` (if given) is evaluated after every epoch, or after
+    each step ``s`` (counted from 1) for which ``validate_at(s)`` holds; each value is appended to
+    ``validations`` (if given) as ``{"step", "value"}``, at epoch ends also recorded as the epoch's
+    ``val_loss``. The weights of the lowest validation value are restored at the end.
     """
     history: list[dict[str, float]] = []
     sums: dict[str, float] = {}
@@ -62,15 +68,21 @@ def fit(model: nn.Module, step_loss: Callable[[Any], tuple[torch.Tensor, dict[st
         for name, value in {"loss": loss.item(), **parts}.items():
             sums[name] = sums.get(name, 0.0) + value
         count += 1
-        if (step + 1) % steps_per_epoch == 0 or step + 1 == steps:
+        epoch_end = (step + 1) % steps_per_epoch == 0 or step + 1 == steps
+        checked = None
+        if validate is not None and (validate_at(step + 1) if validate_at is not None else epoch_end):
+            checked = float(validate())
+            if validations is not None:
+                validations.append({"step": step + 1, "value": checked})
+            if checked < best:
+                best, best_state = checked, copy.deepcopy(model.state_dict())
+        if epoch_end:
             record = {"epoch": len(history), "step": step + 1, "lr": optimizer.param_groups[0]["lr"],
                       **{k: v / count for k, v in sums.items()}}
             if scheduler is not None:
                 scheduler.step()
-            if validate is not None:
-                record["val_loss"] = value = float(validate())
-                if value < best:
-                    best, best_state = value, copy.deepcopy(model.state_dict())
+            if checked is not None:
+                record["val_loss"] = checked
             history.append(record)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
@@ -121,7 +133,7 @@ SPECS: dict[str, DetectorSpec] = {
     "lanet": DetectorSpec(
         LANetConfig,
         lambda c: {"dim": c.feature_dim, "hidden": c.hidden, "heads": c.heads, "sigma": c.sigma,
-                   "mlp": list(c.mlp), "dropout": c.dropout, "kernel": c.kernel},
+                   "mlp": list(c.mlp), "dropout": c.dropout, "kernel": c.kernel, "prior": c.prior},
         lambda out, lengths, labels, c: losses.ddl_loss(out, labels, lengths, c.k_divisor, c.rank_margin,
                                                         c.align_eps, c.lambda1, c.lambda2),
         balanced=True, resampled=False, steps=_epochs,
@@ -136,21 +148,36 @@ def _bags(spec: DetectorSpec, cfg: Any, features: Mapping[str, str], labels: Map
     return load_bags(features, labels, cfg.feature_dim, cfg.crops, max_snippets=cfg.max_snippets, desc=desc)
 
 
-def _train_detector(kind: str, train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
-                    params: Mapping[str, Any] | None, device: str, pseudo_index: str | None) -> list[dict]:
-    """Load the bags, build the model, run :func:`fit` with the kind's loss and schedule, save."""
-    spec = SPECS[kind]
-    cfg = spec.config.from_params(params)
-    require_split(train_features, "training", out_model)
-    check_labels(train_features, labels)
-    rng = seed_everything(cfg.seed)
-    dev = torch_device(device)
-    videos, val_videos = list(train_features), []
-    if getattr(cfg, "val_fraction", 0.0) > 0:
-        videos, val_videos = holdout(videos, labels, cfg.val_fraction, rng)
-    feats, labs = with_pseudo({v: train_features[v] for v in videos}, {v: labels[v] for v in videos},
-                              pseudo_index, exclude_sources=set(val_videos))
-    bags = _bags(spec, cfg, feats, labs, f"{kind}: loading training features")
+@dataclass(frozen=True)
+class SelectionSet:
+    """Test videos and their frame labels, for RTFM's ``selection: best_test`` (the published code's
+    protocol of keeping the step of best test AUC; for comparison with published numbers only)."""
+
+    features: Mapping[str, str]
+    truth: Mapping[str, np.ndarray]
+
+
+def _test_auc(model: nn.Module, test: TestSet, dim: int, crops: str, device: torch.device) -> float:
+    """Micro frame AUC of ``model`` on ``test`` (snippet scores given to their frames, as in scoring)."""
+    scores, labels = [], []
+    for video, path in test.features.items():
+        s = snippet_scores(model, reduce_crops(read_features(path, dim), crops), device)
+        scores.append(snippets_to_frames(s, len(test.truth[video])))
+        labels.append(np.asarray(test.truth[video]))
+    return float(roc_auc_score(np.concatenate(labels), np.concatenate(scores)))
+
+
+def _fit_detector(spec: DetectorSpec, kind: str, cfg: Any, features: Mapping[str, str], labels: Mapping[str, int],
+                  dev: torch.device, rng: np.random.Generator, epochs: int | None = None,
+                  val_bags: BagSet | None = None, test: SelectionSet | None = None,
+                  selection: list[dict[str, float]] | None = None) -> tuple[nn.Module, list[dict], dict[str, Any]]:
+    """Build a model of ``kind`` and train it on ``features`` with the kind's loss and schedule.
+
+    ``epochs`` overrides the configured count (MLP refit); ``val_bags`` keeps the epoch of lowest
+    validation loss; ``test`` keeps the step of best test AUC (RTFM ``best_test``), each value appended
+    to ``selection``.
+    """
+    bags = _bags(spec, cfg, features, labels, f"{kind}: loading training features")
     model_args = spec.model_args(cfg)
     model = build_model(kind, model_args).to(dev)
     sampler = BatchSampler(bags.labels, cfg.batch_size, spec.balanced, rng)
@@ -160,23 +187,75 @@ def _train_detector(kind: str, train_features: Mapping[str, str], labels: Mappin
         x, lengths, y = _tensors(data.batch(index), dev)
         return spec.loss(model(x, lengths), lengths, y, cfg)
 
-    validate = None
-    if val_videos:
-        val_bags = _bags(spec, cfg, {v: train_features[v] for v in val_videos}, labels,
-                         f"{kind}: loading validation features")
-
+    validate, validate_at = None, None
+    if val_bags is not None:
         @torch.no_grad()
         def validate() -> float:
             model.eval()
             chunks = np.array_split(np.arange(len(val_bags)), math.ceil(len(val_bags) / cfg.batch_size))
             return sum(batch_loss(val_bags, c)[0].item() * len(c) for c in chunks) / len(val_bags)
+    elif test is not None:
+        def validate() -> float:
+            return -_test_auc(model, test, cfg.feature_dim, cfg.crops, dev)
 
-    history = fit(model, lambda index: batch_loss(bags, index), iter(sampler), spec.steps(cfg, sampler.steps_per_epoch),
-                  sampler.steps_per_epoch, optimizer, spec.scheduler(optimizer, cfg) if spec.scheduler else None,
-                  validate, desc=f"training {kind}")
+        def validate_at(step: int) -> bool:
+            return step % cfg.eval_every == 0 and step > cfg.eval_after
+
+    steps = spec.steps(cfg, sampler.steps_per_epoch) if epochs is None else epochs * sampler.steps_per_epoch
+    history = fit(model, lambda index: batch_loss(bags, index), iter(sampler), steps, sampler.steps_per_epoch,
+                  optimizer, spec.scheduler(optimizer, cfg) if spec.scheduler else None, validate,
+                  desc=f"training {kind}", validate_at=validate_at, validations=selection)
+    return model, history, model_args
+
+
+def _train_detector(kind: str, train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
+                    params: Mapping[str, Any] | None, device: str, pseudo_index: str | None,
+                    test: SelectionSet | None = None) -> list[dict]:
+    """Select (a validation split or the test set, where the kind's config asks for it), train, save."""
+    spec = SPECS[kind]
+    cfg = spec.config.from_params(params)
+    require_split(train_features, "training", out_model)
+    check_labels(train_features, labels)
+    rng = seed_everything(cfg.seed)
+    dev = torch_device(device)
+    videos = list(train_features)
+    best_test = getattr(cfg, "selection", "final") == "best_test"
+    if best_test and test is None:
+        raise ValueError(f"{out_model}: rtfm.selection is 'best_test' but no test set was given to select on")
+    extra: dict[str, Any] = {"train_videos": videos, "val_videos": []}
+    if getattr(cfg, "val_fraction", 0.0) > 0:
+        # the validation split picks the number of epochs (MT-VAE paper, sec. 4.1: "to find the best
+        # configuration"); the final model is then retrained on every training video for that many
+        # epochs, unless refit is off (then the selection run's best epoch is kept)
+        fit_videos, val_videos = holdout(videos, labels, cfg.val_fraction, rng)
+        feats, labs = with_pseudo({v: train_features[v] for v in fit_videos}, {v: labels[v] for v in fit_videos},
+                                  pseudo_index, exclude_sources=set(val_videos))
+        val_bags = _bags(spec, cfg, {v: train_features[v] for v in val_videos}, labels,
+                         f"{kind}: loading validation features")
+        model, history, model_args = _fit_detector(spec, kind, cfg, feats, labs, dev, rng, val_bags=val_bags)
+        best_epoch = min(history, key=lambda h: h["val_loss"])["epoch"]
+        extra.update(selection={"val_videos": val_videos, "train_videos": fit_videos, "best_epoch": best_epoch,
+                                "history": history})
+        if cfg.refit:
+            feats, labs = with_pseudo(train_features, labels, pseudo_index)
+            model, history, model_args = _fit_detector(spec, kind, cfg, feats, labs, dev, rng, epochs=best_epoch + 1)
+        else:
+            extra.update(train_videos=fit_videos, val_videos=val_videos)
+    else:
+        feats, labs = with_pseudo(train_features, labels, pseudo_index)
+        selection: list[dict[str, float]] = []
+        model, history, model_args = _fit_detector(spec, kind, cfg, feats, labs, dev, rng,
+                                                   test=test if best_test else None, selection=selection)
+        if best_test:
+            if not selection:
+                raise ValueError(f"{out_model}: rtfm.selection 'best_test' evaluates after step {cfg.eval_after} "
+                                 f"only, but training ran {cfg.steps} steps")
+            best = min(selection, key=lambda s: s["value"])
+            extra.update(selection={"kind": "best_test", "step": best["step"], "test_auc": -best["value"],
+                                    "checks": [{"step": s["step"], "test_auc": -s["value"]} for s in selection]})
     save_model(out_model, model, kind, model_args, cfg.to_dict(), features_pretrained(train_features),
-               history=history, train_videos=videos, val_videos=val_videos, pseudo_videos=len(feats) - len(videos),
-               pseudo_index=pseudo_index)
+               history=history, pseudo_videos=len(feats) - len([v for v in feats if v in train_features]),
+               pseudo_index=pseudo_index, **extra)
     return history
 
 
@@ -185,17 +264,25 @@ def train_baseline(train_features: Mapping[str, str], labels: Mapping[str, int],
                    pseudo_index: str | None = None) -> list[dict]:
     """Train the baseline MLP on videos resampled to S segments; writes ``out_model`` (+ ``.json``).
 
-    ``val_fraction`` of the videos (of each label separately) are held out and the epoch with the
-    lowest validation BCE is kept. Pseudo videos made from held-out videos are left out of training.
+    ``val_fraction`` of the videos (of each label separately) are held out and the epoch of lowest
+    validation BCE is selected (pseudo videos made from held-out videos are left out of that run); with
+    ``refit`` (the default) the final model is then trained on every training video for that many
+    epochs, so no training video is lost to the final model.
     """
     return _train_detector("mlp", train_features, labels, out_model, params, device, pseudo_index)
 
 
 def train_rtfm(train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
                params: Mapping[str, Any] | None = None, device: str = "auto",
-               pseudo_index: str | None = None) -> list[dict]:
-    """Train RTFM for ``steps`` steps of ``batch_size / 2`` normal + as many abnormal videos."""
-    return _train_detector("rtfm", train_features, labels, out_model, params, device, pseudo_index)
+               pseudo_index: str | None = None, test: SelectionSet | None = None) -> list[dict]:
+    """Train RTFM for ``steps`` steps of ``batch_size / 2`` normal + as many abnormal videos.
+
+    ``selection: final`` (default) keeps the last weights. ``best_test`` keeps the weights of the
+    step of best test AUC, checked every ``eval_every`` steps after ``eval_after`` on ``test`` (the
+    published code's protocol: it selects on the test labels, so it is for comparison with published
+    numbers only); the checkpoint records the step and every check.
+    """
+    return _train_detector("rtfm", train_features, labels, out_model, params, device, pseudo_index, test)
 
 
 def train_lanet(train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
@@ -210,7 +297,7 @@ def train_lanet(train_features: Mapping[str, str], labels: Mapping[str, int], ou
 # ----------------------------------------------------------------------------------------------
 
 class SnippetVectors:
-    """The (snippet, crop) vectors ``[n, D]`` of chosen snippets of each video, read on demand.
+    """The chosen snippets ``[n, C, D]`` (every crop of each) of each video, read on demand.
 
     Videos are kept in memory (float16) until ``budget_bytes`` is used; the rest are re-read from their
     stores each time, so memory stays bounded on large datasets.
@@ -226,11 +313,11 @@ class SnippetVectors:
             return self.cache[video]
         x = read_features(self.paths[video], self.dim)
         rows = self.rows[video]
-        vectors = (x if rows is None else x[rows]).reshape(-1, self.dim).astype(np.float16)
-        if vectors.nbytes <= self.budget:
-            self.cache[video] = vectors
-            self.budget -= vectors.nbytes
-        return vectors
+        snippets = (x if rows is None else x[rows]).astype(np.float16)
+        if snippets.nbytes <= self.budget:
+            self.cache[video] = snippets
+            self.budget -= snippets.nbytes
+        return snippets
 
 
 def abnormal_snippets(baseline_model: str, features: Mapping[str, str], threshold: float,
@@ -249,36 +336,42 @@ def train_mtvae(train_features: Mapping[str, str], labels: Mapping[str, int], ba
                 out_model: str, params: Mapping[str, Any] | None = None, device: str = "auto") -> list[dict]:
     """Train the MT-VAE (MT-VAE paper, sec. 3.2); writes ``out_model`` (+ ``.json``).
 
-    Normal vectors: every (snippet, crop) of the normal training videos. Abnormal vectors: every crop of
-    the snippets of abnormal training videos that the baseline at ``baseline_model`` scores above
-    ``threshold``. Each step pairs one normal with one abnormal video (each drawn from its own
-    reshuffled stream; an epoch is one pass over the larger set), takes at most ``max_vectors`` random
-    vectors of each, and minimises eq. 6. The learning rate decays by ``lr_decay`` after each epoch.
+    Normal snippets: every snippet of the normal training videos. Abnormal snippets: the snippets of
+    abnormal training videos that the baseline at ``baseline_model`` scores above ``threshold``. Each
+    step pairs one normal with one abnormal video (each drawn from its own reshuffled stream; an epoch is
+    one pass over the larger set) and takes at most ``max_snippets`` random snippets of each ("if the
+    number of total snippets exceeds 1024, we randomly sample 1024 snippets", sec. 4.1); every crop of
+    a chosen snippet is a vector of the batch. It minimises eq. 6; the learning rate decays by
+    ``lr_decay`` after each epoch. Videos that the baseline held out for validation (kept out of its
+    final model when ``mlp.refit`` is off) are left out here too.
     """
     cfg = MTVAEConfig.from_params(params)
     require_split(train_features, "training", out_model)
     check_labels(train_features, labels)
     rng = seed_everything(cfg.seed)
     dev = torch_device(device)
-    abnormal = [v for v in train_features if int(labels[v]) == 1]
+    held_out = set(load_model(baseline_model, "cpu", kind="mlp")[1].get("val_videos") or [])
+    usable = [v for v in train_features if v not in held_out]
+    abnormal = [v for v in usable if int(labels[v]) == 1]
     chosen = abnormal_snippets(baseline_model, {v: train_features[v] for v in abnormal}, cfg.threshold, dev)
     chosen = {v: idx for v, idx in chosen.items() if len(idx)}
     if not chosen:
         raise ValueError(f"{baseline_model}: the baseline scores no snippet of the {len(abnormal)} abnormal "
                          f"training videos above {cfg.threshold}, so the MT-VAE has no abnormal snippets "
                          f"(train the baseline longer or lower mtvae.threshold)")
-    normal = [v for v in train_features if int(labels[v]) == 0]
+    normal = [v for v in usable if int(labels[v]) == 0]
     videos = normal + list(chosen)
     source = SnippetVectors(train_features, {**{v: None for v in normal}, **chosen}, cfg.feature_dim)
-    model_args = {"dim": cfg.feature_dim, "encoder": list(cfg.encoder), "decoder": list(cfg.decoder)}
+    decoder = mirrored_decoder(cfg.encoder) if cfg.decoder is None else list(cfg.decoder)
+    model_args = {"dim": cfg.feature_dim, "encoder": list(cfg.encoder), "decoder": decoder}
     model = build_model("mtvae", model_args).to(dev)
     sampler = BatchSampler(np.asarray([0] * len(normal) + [1] * len(chosen)), 2, True, rng)
 
     def vectors(video: str) -> torch.Tensor:
-        x = source(video)
-        if len(x) > cfg.max_vectors:
-            x = x[np.sort(rng.choice(len(x), cfg.max_vectors, replace=False))]
-        return torch.from_numpy(x.astype(np.float32)).to(dev)
+        x = source(video)                                             # [snippets, crops, D]
+        if len(x) > cfg.max_snippets:
+            x = x[np.sort(rng.choice(len(x), cfg.max_snippets, replace=False))]
+        return torch.from_numpy(x.reshape(-1, cfg.feature_dim).astype(np.float32)).to(dev)
 
     def step_loss(pair: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
         xn, xa = vectors(videos[pair[0]]), vectors(videos[pair[1]])
@@ -290,5 +383,6 @@ def train_mtvae(train_features: Mapping[str, str], labels: Mapping[str, int], ba
                   optimizer, scheduler, desc="training mtvae")
     save_model(out_model, model, "mtvae", model_args, cfg.to_dict(), features_pretrained(train_features),
                history=history, baseline_model=str(baseline_model),
-               abnormal_snippets={v: idx.tolist() for v, idx in chosen.items()}, normal_videos=normal)
+               abnormal_snippets={v: idx.tolist() for v, idx in chosen.items()}, normal_videos=normal,
+               held_out_videos=sorted(held_out))
     return history

@@ -10,14 +10,30 @@ Public release (each path a config key, relative to the root)::
     Anomaly-Videos-Part-1/Abuse/Abuse001_x264.mp4, Training-Normal-Videos-Part-1/..., ...
 
 Training videos are the lines of ``train_list``; test videos are the lines of ``annotations``, located
-through ``test_list`` when it exists. The video-level label comes from the class (a class or folder
-whose name contains "Normal" is normal, 0). A list line ``Class/name.mp4`` is looked up in each folder
-of ``video_dirs`` (glob patterns, in order) as ``Class/name.mp4``, then as ``name.mp4``, so both the
-release's part folders and a single ``Videos/<Class>/`` tree are found.
+through ``test_list`` when it exists. A video is named by its file name without the extension, in the
+lists and in the annotation file alike: the release writes ``Arrest001_x264.mp4`` there, the copies
+that ship with published features (RTFM's and DeepMIL's ``Temporal_Anomaly_Annotation.txt``) write
+``Arrest001_x264``. The annotation file may also be in the layout that adds each test video's frame
+count (``UCF_Annotation.txt``)::
+
+    Arrest/Arrest001_x264.mp4 2374 Arrest 1185 1485 -1 -1
+
+which :func:`read_annotations` reads too; the count is kept as the file states it (``n_frames``), and
+build still takes each video's count from its file.
+
+The video-level label comes from the class (a class or folder whose name contains "Normal" is normal,
+0). A list line ``Class/name.mp4`` is looked up in each folder of ``video_dirs`` (glob patterns, in
+order) as ``Class/name.mp4``, then as ``name.mp4``, so both the release's part folders and a single
+``Videos/<Class>/`` tree are found.
 
 Annotation frame numbers follow the authors' evaluation code (``Evaluate_Anomaly_Detector.m``): they
 are 1-based, both ends inclusive, and each interval is clipped to the video (``GT(max(s,1) :
 min(e,n)) = 1``); -1 marks an absent second interval. An interval left empty by clipping is an error.
+Against the true frame counts (``UCF_Annotation.txt``) the numbers fit: no interval starts at 0, one
+starts at 1 (``Burglary035_x264``), two end on their video's last frame ``n`` (``Assault006_x264``,
+``Shooting046_x264``), which a 0-based reading would put past the video; five end one or two frames
+past the last, hence the clipping. RTFM's ``gt-ucf.npy`` (``make_gt_ucf.py``) reads the same numbers as
+0-based indices, ``gt[s:e + 1] = 1``: as many frames per interval, one frame later.
 """
 
 from __future__ import annotations
@@ -27,7 +43,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from vadlib.data.adapters.base import (Adapter, AdapterError, GroundTruth, Source, check_splits,
+from vadlib.data.adapters.base import (VIDEO_SUFFIXES, Adapter, AdapterError, GroundTruth, Source, check_splits,
                                        fill_frame_counts, interval_labels, read_lines)
 from vadlib.data.manifest import VideoEntry
 
@@ -46,6 +62,8 @@ class Annotation(NamedTuple):
     where: str                       # file:line
     class_name: str
     intervals: list[tuple[int, int]]  # 1-based, both ends inclusive, as written
+    path: str = ""                   # the video's file as the line names it, ".mp4" added where it has none
+    n_frames: int | None = None      # the frame count the line states (UCF_Annotation.txt), else None
 
     @property
     def label(self) -> int:
@@ -89,45 +107,62 @@ def _list_path(text: str) -> str:
     return text.split()[0].replace("\\", "/")
 
 
-def _annotations(src: Source) -> dict[str, Annotation]:
-    """Video file name -> its annotation, from the temporal annotation file."""
-    path = src.path("annotations")
+def video_id(name: str) -> str:
+    """The id of a video named in a list or annotation line: its file name without a video extension
+    (``Abuse/Abuse028_x264.mp4`` and ``Abuse028_x264`` are both ``Abuse028_x264``)."""
+    stem, suffix = os.path.splitext(os.path.basename(name))
+    return stem if suffix.lower() in VIDEO_SUFFIXES else os.path.basename(name)
+
+
+def read_annotations(path: Path, field: str = "annotations") -> dict[str, Annotation]:
+    """Video id -> its annotation, from a temporal annotation file in either layout (module docstring):
+    ``name class start end [start end]`` or ``path n_frames class start end [start end]``."""
     annotations: dict[str, Annotation] = {}
-    for lineno, text in read_lines(path, "annotations"):
+    for lineno, text in read_lines(path, field):
         where = f"{path}:{lineno}"
         tokens = text.split()
-        numbers = [int(t) for t in tokens[2:] if re.fullmatch(r"-?\d+", t)]
-        if len(tokens) < 4 or len(numbers) != len(tokens) - 2 or len(numbers) % 2:
-            raise AdapterError(f"{where}: expected 'video class start end [start end]', got {text!r}")
-        name, class_name = os.path.basename(tokens[0]), tokens[1]
+        counted = len(tokens) > 2 and tokens[1].isdigit() and not re.fullmatch(r"-?\d+", tokens[2])
+        first = 3 if counted else 2
+        numbers = [int(t) for t in tokens[first:] if re.fullmatch(r"-?\d+", t)]
+        if len(tokens) < first + 2 or len(numbers) != len(tokens) - first or len(numbers) % 2:
+            raise AdapterError(f"{where}: expected 'video class start end [start end]' or "
+                               f"'video frames class start end [start end]', got {text!r}")
+        written, class_name = _list_path(text), tokens[first - 1]
+        name, video = os.path.basename(written), video_id(written)
         intervals = []
         for start, end in zip(numbers[::2], numbers[1::2]):
             if (start < 0) != (end < 0):
                 raise AdapterError(f"{where}: interval ({start}, {end}) of '{name}' has only one end set")
             if start >= 0:
                 intervals.append((start, end))
-        annotation = Annotation(where, class_name, intervals)
+        file_path = written if video != os.path.basename(written) else f"{written}.mp4"
+        annotation = Annotation(where, class_name, intervals, file_path, int(tokens[1]) if counted else None)
         if annotation.label != bool(intervals):
             raise AdapterError(f"{where}: class '{class_name}' of '{name}' is {'ab' * annotation.label}normal, "
                                f"but the line has {len(intervals)} anomaly interval(s)")
-        if name in annotations:
-            raise AdapterError(f"{where}: video '{name}' is annotated twice (also {annotations[name].where})")
-        annotations[name] = annotation
+        if video in annotations:
+            raise AdapterError(f"{where}: video '{video}' is annotated twice (also {annotations[video].where})")
+        annotations[video] = annotation
     return annotations
 
 
+def _annotations(src: Source) -> dict[str, Annotation]:
+    """Video id -> its annotation, from the dataset's temporal annotation file."""
+    return read_annotations(src.path("annotations"))
+
+
 def _test_locations(src: Source, annotations: dict[str, Annotation]) -> dict[str, tuple[str, str]]:
-    """File name -> (list path, where) of the test list's lines, when the test list exists."""
+    """Video id -> (list path, where) of the test list's lines, when the test list exists."""
     path = src.path("test_list") if src["test_list"] else None
     if path is None or not path.is_file():
         return {}
     located = {}
     for lineno, text in read_lines(path, "test_list"):
         rel = _list_path(text)
-        if os.path.basename(rel) not in annotations:
+        if video_id(rel) not in annotations:
             raise AdapterError(f"{path}:{lineno}: test video '{rel}' has no line in {src.path('annotations')} "
                                "(dataset field 'annotations')")
-        located[os.path.basename(rel)] = (rel, f"{path}:{lineno}")
+        located[video_id(rel)] = (rel, f"{path}:{lineno}")
     return located
 
 
@@ -137,7 +172,7 @@ def _scan(src: Source) -> tuple[list[VideoEntry], dict[str, Annotation]]:
     train_list = src.path("train_list")
     for lineno, text in read_lines(train_list, "train_list"):
         rel, where = _list_path(text), f"{train_list}:{lineno}"
-        video = os.path.splitext(os.path.basename(rel))[0]
+        video = video_id(rel)
         if video in entries:
             raise AdapterError(f"{where}: video '{video}' is listed twice")
         label = 0 if _is_normal(_class_of(rel)) else 1
@@ -146,12 +181,12 @@ def _scan(src: Source) -> tuple[list[VideoEntry], dict[str, Annotation]]:
     annotations = _annotations(src)
     located = _test_locations(src, annotations)
     by_video = {}
-    for name, annotation in annotations.items():
-        video = os.path.splitext(name)[0]
+    for video, annotation in annotations.items():
         if video in entries:
             raise AdapterError(f"{annotation.where}: test video '{video}' is also a training video ({train_list})")
         folder = NORMAL_TEST_FOLDER if annotation.label == 0 else annotation.class_name
-        rel, where = located.get(name, (f"{folder}/{name}", annotation.where))
+        default = annotation.path if "/" in annotation.path else f"{folder}/{annotation.path}"
+        rel, where = located.get(video, (default, annotation.where))
         entries[video] = VideoEntry(video, finder.find(rel, where), "video", annotation.label, split_weak="test",
                                     fps=src["fps"])
         by_video[video] = annotation
@@ -170,7 +205,7 @@ def build(src: Source) -> tuple[list[VideoEntry], GroundTruth]:
     truth = {}
     for e in entries:
         if e.video in annotations:
-            where, _, intervals = annotations[e.video]
+            where, intervals = annotations[e.video].where, annotations[e.video].intervals
             # 1-based inclusive [s, e] clipped to the video, as 0-based [max(s, 1) - 1, min(e, n))
             clipped = [(max(start, 1) - 1, min(end, e.n_frames)) for start, end in intervals]
             for (start, end), (first, stop) in zip(intervals, clipped):

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import copy_workflow, fingerprint, snakemake
 from test_adapters import write_frames, write_synthetic
-from test_decode import moving_square, write_video
+from test_decode import jpeg_bytes, moving_square, textured_frame, write_video
 from vadlib.data.adapters import AdapterError, build, prepare
 from vadlib.data.decode import DecodeError, decode_to_store
 from vadlib.data.manifest import EmptySplitError, ManifestError, VideoEntry, save_ground_truth, write_manifest
@@ -90,6 +90,27 @@ def test_frame_folder_with_a_gap(decoded):
         if i != 3:
             cv2.imwrite(str(folder / f"{i:03d}.png"), frame)
     _decode_fails(tmp_path, folder, "frames", r"bad: frame numbering has a gap after 002\.png \(next is 004\.png\)")
+    assert fingerprint(tmp_path / "good.zarr") == before
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("truncated", r"bad/003\.jpg: the JPEG is cut short: no end-of-image marker \(FF D9\) after the image data"),
+    ("no bytes", r"bad/003\.jpg: the image file is empty \(0 bytes\)"),
+    ("not an image", r"bad/003\.jpg: not a JPEG, PNG, BMP or TIFF image \(the file starts with b'<!DOCTYPE html>"),
+], ids=["truncated", "no bytes", "not an image"])
+def test_frame_folder_with_a_corrupt_frame(decoded, damage, match):
+    """One bad JPEG among good ones: the first 60% of its bytes (OpenCV's imread fills the rest of the
+    picture with grey and raises nothing), a 0-byte file, or a web page saved under the frame's name."""
+    tmp_path, before = decoded
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for i in range(6):
+        data = jpeg_bytes(textured_frame(seed=i))
+        if i == 3:
+            data = {"truncated": data[: len(data) * 6 // 10], "no bytes": b"",
+                    "not an image": b"<!DOCTYPE html><html><body>Not Found</body></html>"}[damage]
+        (folder / f"{i:03d}.jpg").write_bytes(data)
+    _decode_fails(tmp_path, folder, "frames", match)
     assert fingerprint(tmp_path / "good.zarr") == before
 
 

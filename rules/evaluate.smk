@@ -1,5 +1,5 @@
-"""Evaluation: frame-level micro AUC / AP of every enabled method, ROC curves and timelines, and the
-benchmark timings of the run; the report's front page (``snakemake --report``)."""
+"""Evaluation: frame-level micro and macro AUC, AP and PR-AUC of every enabled method, ROC curves and
+timelines, and the benchmark timings of the run; the report's front page (``snakemake --report``)."""
 
 
 report: "../report/workflow.rst"
@@ -32,8 +32,9 @@ rule timings:
 
 rule evaluate:
     """Collect the frame scores of every enabled method and write auc.json, its table (every method
-    and score component: AUC, AP, frames, videos, pretrained or not), the ROC curves and a per-video
-    timeline of scores against the ground truth."""
+    and score component: micro and macro AUC, AP and PR-AUC, frames, videos, pretrained or not; titled
+    with the dataset's metric), the ROC curves and a per-video timeline of scores against the ground
+    truth."""
     input:
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         truth=f"{RESULTS}/{{dataset}}/ground_truth.npz",
@@ -48,6 +49,8 @@ rule evaluate:
                          category="Evaluation"),
     params:
         evaluate=config["evaluate"],
+        metric=lambda wc: dataset_cfg(wc.dataset).get("metric", "auc"),
+        published=lambda wc: dataset_cfg(wc.dataset).get("published") or {},
         config=config,
         code=code_version("evaluate", "scores.py", "data/manifest.py"),
     log:

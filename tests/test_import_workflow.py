@@ -1,5 +1,6 @@
-"""Published features (the RTFM layout) through the workflow: adapter ``features``, rule import_features,
-the weak detectors and the report, on tiny fixtures laid out as config/datasets/*_i3d.yaml expect."""
+"""Published features (the RTFM and XD-Violence layouts) through the workflow: adapter ``features``, rule
+import_features, the weak detectors and the report, on tiny fixtures laid out as
+config/datasets/*_i3d.yaml expect."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_workflow, snakemake
+from test_xd_violence import ANNOTATION_LINES, XD_TEST, XD_TRAIN, intervals, make_gt, safe, write_xd
 from vadlib.data.adapters import AdapterError, build, list_videos, manifest_inputs
 from vadlib.data.manifest import load_ground_truth, read_manifest
 from vadlib.stores import open_store
@@ -154,12 +156,54 @@ def test_mismatches_stop_the_workflow_naming_the_video(shanghai_i3d, tmp_path, d
 
 def test_real_layout_configs_without_data_say_where_they_looked(tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
-    for name in ("shanghai_i3d", "ucf_crime_i3d"):
+    for name in ("shanghai_i3d", "ucf_crime_i3d", "xd_violence_i3d"):
         result = snakemake(workdir, "-n", targets=(f"results/test/{name}/auc.json",), check=False)
         text = result.stdout + result.stderr
         assert result.returncode != 0
         assert f"dataset '{name}': data not found at ../shared/data/{name}" in text, text[-2000:]
         assert "Traceback" not in text and "Exception" not in text, text[-2000:]
+
+
+def test_xd_violence_i3d_runs_the_weak_detectors_on_the_five_crop_files(tmp_path):
+    """XD-Violence's release (five crop files per video, names with '#', '=' and '@', gt.npy) through the
+    workflow as config/datasets/xd_violence_i3d.yaml reads it: auc.json scores it by AP."""
+    root = tmp_path / "data" / "xd_violence_i3d"
+    stacks = write_xd(root)
+    workdir = copy_workflow(tmp_path / "wf")
+    out = workdir / "results/test/xd_violence_i3d"
+    config = {"datasets": {"xd_violence_i3d": {"root": str(root)}}}
+    target = ("results/test/xd_violence_i3d/auc.json",)
+    snakemake(workdir, targets=target, config=config)
+
+    report = json.loads((out / "auc.json").read_text())
+    assert report["metric"] == "ap" and report["dataset"] == "xd_violence_i3d"
+    rows = {r["label"]: r for r in report["rows"]}
+    assert set(rows) == WEAK_ROWS
+    for row in rows.values():
+        assert row["videos"] == len(XD_TEST) and row["frames"] == 16 * sum(XD_TEST.values()), row
+        assert all(math.isfinite(row[k]) and 0.0 <= row[k] <= 1.0 for k in ("auc", "ap", "pr_auc", "macro_auc")), row
+        assert row["macro_videos"] == 2 and row["pr_auc"] != row["ap"], row
+    assert "the dataset is scored by AP" in (out / "auc.html").read_text()
+
+    manifest = read_manifest(out / "manifest.csv").set_index("video")
+    names = [*XD_TRAIN, *XD_TEST]
+    assert list(manifest.index) == [safe(v) for v in names]
+    assert manifest["n_frames"].tolist() == [16 * n for n in [*XD_TRAIN.values(), *XD_TEST.values()]]
+    assert manifest["label"].tolist() == [1, 1, 1, 0, 0, 0, 1, 1, 0, 0]
+    truth = load_ground_truth(out / "ground_truth.npz")
+    pairs = intervals(ANNOTATION_LINES)
+    for name, n in XD_TEST.items():
+        np.testing.assert_array_equal(truth[safe(name)], make_gt(pairs.get(name, []), n, extra=0).astype(np.uint8))
+    for name in names:
+        store = open_store(out / "features" / "imported" / f"{safe(name)}.zarr", "features", feature=1024, crop=5)
+        np.testing.assert_array_equal(store.read(), stacks[name])
+
+    # a crop file other than crop 0 is an input of its video's import: an edit of it re-imports that video
+    # only (a new mtime alone would not: Snakemake compares the checksums of small inputs)
+    crop3 = root / "RGBTest" / f"{next(iter(XD_TEST))}__3.npy"
+    np.save(crop3, np.load(crop3) + 1.0)
+    planned = snakemake(workdir, "-n", "--quiet", "rules", targets=target, config=config).stdout
+    assert re.search(r"import_features\s+1\b", planned) and "manifest" not in planned, planned
 
 
 # --- the adapter (no workflow) -------------------------------------------------------------------

@@ -92,6 +92,13 @@ def test_mtvae_alpha_change_reruns_only_mtvae_and_what_uses_it(fresh_run):
                        "timings": 1, "evaluate": 1}, planned
 
 
+def test_a_datasets_params_reach_its_weak_stage_alone(fresh_run):
+    """A dataset file's ``params: {lanet: ...}`` (as XD-Violence's LA-Net settings) retrains LA-Net alone."""
+    planned = jobs(snakemake(fresh_run, "-n", "--quiet", "rules",
+                             config={"datasets": {"synthetic": {"params": {"lanet": {"sigma": 2.0}}}}}))
+    assert planned == {"train_detector": 1, "score_detector": 1, "timings": 1, "evaluate": 1}, planned
+
+
 def test_seed_change_reruns_no_decoding_and_no_flow(fresh_run):
     """Decoding and TV-L1 draw no random number, so a new seed (a second training run, say) re-plans
     neither; the stages that draw from it (the seeded I3D initialisation, masks, inpainting, training) rerun."""

@@ -7,5 +7,5 @@ log_to(snakemake.log[0])
 p = snakemake.params
 report = evaluate(snakemake.input.manifest, snakemake.input.truth, list(snakemake.input.scores), snakemake.output.auc,
                   snakemake.output.roc, snakemake.output.timelines, snakemake.wildcards.dataset, dict(p.config),
-                  p.evaluate.get("timeline_videos", 12))
+                  p.evaluate.get("timeline_videos", 12), p.metric, dict(p.published))
 write_html_table(report, snakemake.output.table)

@@ -1,4 +1,15 @@
-"""The evaluation stage: every enabled method's frame scores -> ``auc.json``, ROC and timelines."""
+"""The evaluation stage: every enabled method's frame scores -> ``auc.json``, ROC and timelines.
+
+``auc.json`` holds ``dataset``, ``metric`` (the one the dataset is scored by in its literature: ``auc``,
+or ``ap`` for XD-Violence; the dataset config's ``metric``), ``rows`` and the ``config``. A row has the
+method, its score component and protocol, and the metrics of :mod:`vadlib.evaluate.metrics`: ``auc``
+(micro), ``macro_auc`` and ``macro_videos``, ``ap`` (scikit-learn's) and ``pr_auc`` (XD-Violence's
+AP), ``frames``, ``abnormal_frames``, ``videos`` and a ``note``: why numbers are missing, and what
+the scores file says of the row (its meta's ``note`` for every row, ``notes[row]`` for one: a
+discriminator that collapsed to a constant, weights selected on the test labels). A detector's row
+also says how its weights were selected (``selection``), and a row whose number a paper published for
+the dataset (the dataset config's ``published: {row label: percent}``) carries it as ``paper``.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +20,44 @@ import numpy as np
 
 from vadlib.data.manifest import check_ground_truth, load_ground_truth, read_manifest, videos as split_videos
 from vadlib.evaluate.figures import roc_figure, timeline_figure
-from vadlib.evaluate.metrics import concatenate, frame_metrics, roc
+from vadlib.evaluate.metrics import EvaluationError, FrameMetrics, concatenate, frame_metrics, roc
+from vadlib.evaluate.table import MAIN_METRICS
 from vadlib.runtime import atomic_output
 from vadlib.scores import load_scores
 
 
+def _note(meta: dict[str, Any], row: str, *notes: str) -> str:
+    """The row's notes: the evaluation's own, then the scores file's for every row and for this row."""
+    parts = [*notes, meta.get("note") or "", (meta.get("notes") or {}).get(row) or ""]
+    return "; ".join(p for p in parts if p)
+
+
+def published_value(published: dict[str, Any] | None, label: str) -> float | None:
+    """The published number (percent) of row ``label``: ``published[label]``, a number or ``{value: ...}``."""
+    entry = (published or {}).get(label)
+    if isinstance(entry, dict):
+        entry = entry.get("value")
+    if entry is None:
+        return None
+    if isinstance(entry, bool) or not isinstance(entry, (int, float)):
+        raise EvaluationError(f"published number of row {label!r} must be a number (percent), got {entry!r}")
+    return float(entry)
+
+
 def evaluate(manifest_path: str, truth_path: str, score_paths: list[str], out_json: str, out_roc: str,
-             out_timelines: str, dataset: str, config: dict[str, Any], timeline_videos: int = 12) -> dict:
+             out_timelines: str, dataset: str, config: dict[str, Any], timeline_videos: int = 12,
+             metric: str = "auc", published: dict[str, Any] | None = None) -> dict:
     """Evaluate every row of every scores file on the test split of its protocol.
 
     A scores file names the protocol it was made for (or a list of them, for training-free scorers); a
     row whose protocol has no test split in the dataset gets a note instead of numbers, and so does one
     whose test frames are all of one class (AUC undefined). Ground truth of another length than a test
-    video's frame count fails naming the video. Returns the report.
+    video's frame count fails naming the video. ``metric`` (``auc`` or ``ap``) is recorded as the
+    dataset's main metric. Returns the report.
     """
+    if metric not in MAIN_METRICS:
+        raise EvaluationError(f"dataset {dataset!r}: field 'metric' must be one of {list(MAIN_METRICS)}, "
+                              f"got {metric!r}")
     manifest = read_manifest(manifest_path)
     truth = load_ground_truth(truth_path)
     check_ground_truth(manifest, truth, truth_path)
@@ -38,13 +73,19 @@ def evaluate(manifest_path: str, truth_path: str, score_paths: list[str], out_js
             label = meta["method"] if row == meta["method"] else f"{meta['method']}/{row}"
             entry = {"method": meta["method"], "row": row, "label": label, "protocol": protocol,
                      "pretrained": meta.get("pretrained"), "scores": str(path)}
+            if "selection" in meta:
+                entry["selection"] = meta["selection"]
+            paper = published_value(published, label)
+            if paper is not None:
+                entry["paper"] = paper
             if not test:
-                rows.append({**entry, "auc": None, "ap": None, "frames": 0, "videos": 0,
-                             "note": f"dataset {dataset!r} has no test split for protocol {protocol!r}"})
+                empty = FrameMetrics(None, None, 0, 0, 0,
+                                     note=f"dataset {dataset!r} has no test split for protocol {protocol!r}")
+                rows.append({**entry, **empty.__dict__, "note": _note(meta, row, empty.note)})
                 continue
             scores, labels = concatenate(per_video, truth, test, source=f"{path} (row {row!r})")
-            metrics = frame_metrics(scores, labels, len(test))
-            rows.append({**entry, **metrics.__dict__})
+            metrics = frame_metrics(scores, labels, len(test), [len(truth[v]) for v in test])
+            rows.append({**entry, **metrics.__dict__, "note": _note(meta, row, metrics.note)})
             if metrics.auc is not None:
                 curves[f"{label} [{protocol}]"] = (*roc(scores, labels), metrics.auc)
             timeline_scores[label] = per_video
@@ -54,7 +95,7 @@ def evaluate(manifest_path: str, truth_path: str, score_paths: list[str], out_js
         normal = [v for v in shown if not truth[v].any()]
         shown = (abnormal + normal)[:timeline_videos]
     visible = {k: v for k, v in timeline_scores.items() if all(video in v for video in shown)}
-    report = {"dataset": dataset, "rows": rows, "config": config}
+    report = {"dataset": dataset, "metric": metric, "rows": rows, "config": config}
     roc_figure(curves, out_roc, f"{dataset}: frame-level ROC")
     timeline_figure(shown, truth, visible, out_timelines, dataset)
     with atomic_output(out_json) as tmp:

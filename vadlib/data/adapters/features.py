@@ -1,5 +1,6 @@
 """Published snippet features as a dataset (adapter ``features``): the RTFM layout researchers
-download instead of the videos, read by :mod:`vadlib.features.importer`.
+download instead of the videos (one ``.npy`` per video), or XD-Violence's (one ``.npy`` per crop of a
+video, ``imported.crop_files``), read by :mod:`vadlib.features.importer`.
 
 A dataset config has ``root`` and the importer's ``imported`` section (its keys and their defaults are
 documented there)::
@@ -14,12 +15,13 @@ documented there)::
       features_dir: [SH_Train_ten_crop_i3d, SH_Test_ten_crop_i3d]
       train_labels: {from: list_order, abnormal_first: 63}
 
-Relative paths of the section (the lists, the ground truth, the feature folders, a labels file) are
-taken from the root, as every adapter's are. Listing and building both delegate to the importer:
-listing reads the lists, each ``.npy`` header and the ground truth (so a missing file, a feature of
-the wrong width or a ground truth that does not add up fails, by video, before any job runs);
-building returns the same rows with the ground truth split per test video. A video's frame count is
-16 x its snippets; its ``source`` is its ``.npy`` file (``source_kind`` ``features``).
+Relative paths of the section (the lists, the ground truth or annotation, the feature folders, a
+labels file) are taken from the root, as every adapter's are. Listing and building both delegate to
+the importer: listing reads the lists, each ``.npy`` header and the ground truth (so a missing file, a
+feature of the wrong width or a ground truth that does not add up fails, by video, before any job
+runs); building returns the same rows with the ground truth split per test video. A video's frame count is
+16 x its snippets; its ``source`` is its ``.npy`` file, that of crop 0 when a video has one file per
+crop (``source_kind`` ``features``).
 
 The videos exist in the weakly supervised protocol only: there are no frames to decode, so no
 one-class method and no method that reads frames applies.

@@ -8,8 +8,10 @@ Convention. A video of ``T`` frames is cut into ``ceil(T / L)`` non-overlapping 
 the feature extractor pads it by repeating the video's last frame, so no frame goes unscored.
 
 Mapping back. Each snippet's score is given to each of its ``L`` frames. When features were made with a
-different convention (published features often drop the tail, ``floor(T / L)`` snippets), the frames
-past the last snippet take the last snippet's score, and scores past frame ``T`` are dropped.
+different convention (some re-extractions drop the tail, ``floor(T / L)`` snippets), the frames past
+the last snippet take the last snippet's score, and scores past frame ``T`` are dropped. RTFM's
+ShanghaiTech and UCF-Crime features round up like the project (``ceil(T / L)`` snippets; their ground
+truth is padded to ``16 x snippets`` with the last frame's label, tests/test_real_labels.py).
 """
 
 from __future__ import annotations

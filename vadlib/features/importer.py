@@ -45,8 +45,10 @@ crop order. Its manifest ``source`` is the file of crop 0 (:func:`crop_paths` gi
 releases whose names hold characters the manifest does not take as a file name (XD-Violence's ``#``,
 ``=`` and ``@``); every video's id must stay unique.
 
-Frames. A video's frame count is taken as ``16 x snippets`` (the published features dropped the tail
-of each video), which is what the published ground truth is aligned to.
+Frames. A video's frame count is taken as ``16 x snippets``, which is what the published ground truth
+is aligned to: RTFM's features cover each video by ``ceil(frames / 16)`` snippets and its ground truth
+pads the tail to ``16 x snippets`` with the last frame's label (ShanghaiTech's ``gt-sh.npy`` is rebuilt
+so exactly, tests/test_real_labels.py); XD-Violence's ``gt.npy`` is cut to ``16 x snippets``.
 
 Ground truth. An ``.npy`` concatenates the test videos' frame labels in test-list order (each video
 once, whatever its number of crop files), an ``.npz`` holds one array per video id, and a ``.txt``

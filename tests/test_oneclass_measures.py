@@ -12,9 +12,11 @@ from vadlib.oneclass.errors import blur_pool, bpe, frame_errors, gaussian_kernel
 from vadlib.oneclass.rescalings import minmax, rescaling, robust
 from vadlib.oneclass.score import combine, to_frames
 
-# 1D Gaussian, sigma 1, offsets -2..2: exp(-d^2 / 2) / sum
-_E = [math.exp(-2.0), math.exp(-0.5), 1.0, math.exp(-0.5), math.exp(-2.0)]
-G = [e / sum(_E) for e in _E]          # 0.054489, 0.244201, 0.402620, ...
+# LUSS-AE eq. 10 with sigma = 1, k = 5: G[i, j] = exp(-(i^2 + j^2) / 2) / (2 pi) = g_i g_j / (2 pi), with
+# g the unnormalised 1D Gaussian at the offsets -2..2 (the paper's kernel is not renormalised)
+g = [math.exp(-2.0), math.exp(-0.5), 1.0, math.exp(-0.5), math.exp(-2.0)]
+TWO_PI = 2 * math.pi
+KERNEL_SUM = sum(g) ** 2 / TWO_PI                                      # 0.981814
 
 
 def delta(size: int) -> torch.Tensor:
@@ -23,12 +25,13 @@ def delta(size: int) -> torch.Tensor:
     return x
 
 
-def test_gaussian_kernel_values():
+def test_gaussian_kernel_is_eq_10():
     k = gaussian_kernel(5, 1.0)
     assert k.shape == (5, 5)
-    assert k[2, 2].item() == pytest.approx(G[2] ** 2, rel=1e-6)       # 0.162103
-    assert k[0, 2].item() == pytest.approx(G[0] * G[2], rel=1e-6)
-    assert k.sum().item() == pytest.approx(1.0, rel=1e-6)
+    assert k[2, 2].item() == pytest.approx(1 / TWO_PI, rel=1e-6)                       # 0.159155
+    assert k[0, 2].item() == pytest.approx(math.exp(-2.0) / TWO_PI, rel=1e-6)          # offsets (-2, 0)
+    assert k[0, 0].item() == pytest.approx(math.exp(-4.0) / TWO_PI, rel=1e-6)          # offsets (-2, -2)
+    assert k.sum().item() == pytest.approx(0.981814, rel=1e-5)                         # not renormalised
     with pytest.raises(ValueError):
         gaussian_kernel(4)
 
@@ -40,23 +43,31 @@ def test_mse_per_frame():
 
 
 def test_pse_of_a_centred_impulse():
-    # 9x9 frame, impulse at the centre: reflect padding never reaches it, so the blurred frame is the
-    # kernel itself and PSE = sum(k^2) / 81 = (sum g^2)^2 / 81
-    expected = sum(g * g for g in G) ** 2 / 81                          # 0.0010191
+    # eq. 9 on a 9x9 frame whose error is an impulse at the centre: the error convolved with G is G itself
+    # (reflect padding never reaches it), so PSE = sum_ij G[i, j]^2 / (C H W) = (sum_i g_i^2)^2 / (2 pi)^2 / 81
+    expected = sum(v * v for v in g) ** 2 / TWO_PI ** 2 / 81            # 0.00098237
     assert pse(torch.zeros(1, 1, 9, 9), delta(9)).item() == pytest.approx(expected, rel=1e-5)
+    # the measure is of the error frame: the same for output - target moved by any common image
+    base = torch.rand(1, 1, 9, 9)
+    assert pse(base, base + delta(9)).item() == pytest.approx(expected, rel=1e-4)
 
 
-def test_pse_of_a_constant_difference_is_its_square():
+def test_pse_of_a_constant_difference():
+    # a uniform error e stays uniform under reflect padding, times the kernel's sum: PSE = (e * sum G)^2
     out = torch.full((1, 3, 8, 8), 0.5)
-    assert pse(torch.zeros(1, 3, 8, 8), out).item() == pytest.approx(0.25, rel=1e-6)
+    assert pse(torch.zeros(1, 3, 8, 8), out).item() == pytest.approx((0.5 * KERNEL_SUM) ** 2, rel=1e-5)
 
 
 def test_bpe_of_a_centred_impulse():
-    # blur then keep rows/cols 0, 2, 4, 6, 8: the kernel's offsets -4, -2, 0, 2, 4 -> g[0], g[2], g[4]
+    # eq. 11: blur then keep rows/cols 0, 2, 4, 6, 8, i.e. the kernel's offsets -2, 0, 2 of the impulse at 4:
+    # g values e^-2, 1, e^-2 in each axis; squares summed and divided by C H W of the FULL frame (1 x 9 x 9)
     pooled = blur_pool(delta(9))
     assert pooled.shape == (1, 1, 5, 5)
-    expected = (2 * G[0] ** 2 + G[2] ** 2) ** 2 / 25                    # 0.0011295
+    expected = (1 + 2 * math.exp(-4.0)) ** 2 / TWO_PI ** 2 / 81         # 0.00033605
     assert bpe(torch.zeros(1, 1, 9, 9), delta(9)).item() == pytest.approx(expected, rel=1e-5)
+    # a uniform error e: the pooled map (5 x 5 here) holds e * sum G, summed over 25 values / 81
+    out = torch.full((1, 1, 9, 9), 0.5)
+    assert bpe(torch.zeros(1, 1, 9, 9), out).item() == pytest.approx(25 * (0.5 * KERNEL_SUM) ** 2 / 81, rel=1e-5)
 
 
 def test_psnr_and_l2():

@@ -16,9 +16,9 @@ video start every ``stride`` frames and the last one always ends on the last fra
 covered. A video shorter than ``span`` gives one window whose indices are clamped to the last frame
 (the last frame repeated), the same convention as the snippet padding of :mod:`vadlib.snippets`.
 
-Playback rate (LUSS-AE). With probability ``p`` a training clip is *accelerated*: its frames are taken
-every ``s`` frames, ``s`` drawn uniformly from the strides that fit in the video, and its label is 1;
-otherwise it is played at the normal rate (stride 1, label 0).
+Playback rate (LUSS-AE, eq. 5). With probability ``p`` a PRP clip of T frames is *accelerated*: its
+frames are taken every ``s`` frames, ``s`` drawn uniformly from the strides that fit in the video, and
+its label is 1; otherwise it is played at the normal rate (stride 1, label 0).
 """
 
 from __future__ import annotations

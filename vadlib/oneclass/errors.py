@@ -1,38 +1,52 @@
 """Error measures between a target and its reconstruction or prediction, one value per frame.
 
 Every measure takes tensors ``[..., C, H, W]`` (frames in [-1, 1]) and returns ``[...]``: the error
-of each frame, averaged over its channels and pixels.
+of each frame. The first three are LUSS-AE's (sec. 3.2.1), each as its equation writes it, with
+``D = output - target`` the error frame and ``C, H, W`` the channels, height and width of the frame:
 
-- ``mse``: mean squared error.
-- ``pse``: MSE of the two frames after a Gaussian low-pass (kernel 5, sigma 1), as LUSS-AE's
-  "PSE" test-time error. The paper names only the filter; we low-pass *both frames* before the
-  squared difference. (Smoothing the squared-error map and then averaging it would give back the
-  MSE up to the borders, since a normalised kernel preserves the mean, so that reading cannot be
-  meant.) The low-pass removes the high-frequency detail that an autoencoder never reproduces
-  (sensor noise, texture), so the error concentrates on structure.
-- ``bpe``: blur-pooled error, MSE after blur pooling (the same Gaussian low-pass, kernel 5, then
-  subsampling with stride 2), as LUSS-AE's "BPE". Filtering before subsampling avoids aliasing.
+- ``mse`` (eq. 8): ``||D||_F^2 / (C H W)``.
+- ``pse`` (eq. 9, the proximally sensitive error of Gudi et al.): ``||D * G||_F^2 / (C H W)``, the
+  error frame convolved with the Gaussian kernel ``G`` of eq. 10 (size ``k = 5``, ``sigma = 1``).
+- ``bpe`` (eq. 11, the blur-pooled error): ``||S_b(D * B_k)||_F^2 / (C H W)``: the error frame
+  low-passed by ``B_k``, subsampled with stride ``b = 2``, its squares summed and divided by the size
+  of the *full* frame, ``C H W``, as eq. 11 writes it (not by the size of the subsampled map). The
+  paper's low-pass ``B_k`` is "a Gaussian filter" of the same ``k = 5`` and ``sigma = 1``: we use the
+  kernel of eq. 10.
+
+``gaussian_kernel`` is eq. 10 as written, ``G[i, j] = exp(-(i^2 + j^2) / (2 sigma^2)) / (2 pi sigma^2)``
+with ``i, j`` the offsets from the kernel's centre; it is not renormalised, so for ``k = 5, sigma = 1``
+its taps sum to 0.9818 (the published code takes kornia's Gaussian, renormalised to sum 1: a constant
+factor 0.964 on PSE and BPE that the per-video rescaling of the scores removes).
+
+Borders (the paper is silent): the error frame is padded by reflection before the convolution (edge
+replication for frames smaller than the kernel's half width), so a uniform error stays uniform up to the
+kernel's sum and border pixels weigh as much as inner ones. (The published code uses kornia's zero
+padding.)
+
 - ``psnr``: peak signal-to-noise ratio ``10 log10(peak^2 / MSE)`` with ``peak`` the data range
   (2 for frames in [-1, 1]).
-
-Borders are padded by reflection before filtering.
+- ``mean_squared``: the mean square over the last three axes (the per-frame L2 loss of a flow field,
+  the spatio-temporal pseudo-anomaly paper's eq. 5 restricted to one field).
+- ``l2_error``: the L2 norm of the difference.
 """
 
 from __future__ import annotations
 
+import math
 
 import torch
 import torch.nn.functional as F
 
 
 def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> torch.Tensor:
-    """Normalised 2D Gaussian ``[size, size]`` sampled at integer offsets from the centre."""
+    """Eq. 10: ``[size, size]`` taps ``exp(-(i^2 + j^2) / (2 sigma^2)) / (2 pi sigma^2)`` (not renormalised)."""
     if size % 2 != 1 or size < 1:
         raise ValueError(f"Gaussian kernel size must be odd and positive, got {size}")
+    if sigma <= 0:
+        raise ValueError(f"Gaussian sigma must be positive, got {sigma}")
     offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    return torch.outer(g, g).float()
+    return (torch.outer(g, g) / (2 * math.pi * sigma ** 2)).float()
 
 
 def _frames(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -43,7 +57,8 @@ def _frames(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
 
 
 def gaussian_blur(x: torch.Tensor, size: int = 5, sigma: float = 1.0, stride: int = 1) -> torch.Tensor:
-    """Depthwise Gaussian low-pass of frames ``[..., C, H, W]`` (reflect padding), then ``stride``."""
+    """Depthwise convolution of frames ``[..., C, H, W]`` with the kernel of eq. 10 (reflect padding), then
+    subsampling with ``stride``."""
     flat, lead = _frames(x)
     channels = flat.shape[1]
     kernel = gaussian_kernel(size, sigma).to(flat).expand(channels, 1, size, size)
@@ -54,24 +69,34 @@ def gaussian_blur(x: torch.Tensor, size: int = 5, sigma: float = 1.0, stride: in
 
 
 def blur_pool(x: torch.Tensor, size: int = 5, sigma: float = 1.0, stride: int = 2) -> torch.Tensor:
-    """Blur pooling: Gaussian low-pass (kernel ``size``) then subsampling with ``stride``."""
+    """``S_b(x * B_k)``: the Gaussian low-pass of eq. 10 (kernel ``size``), then subsampling with ``stride``."""
     return gaussian_blur(x, size, sigma, stride)
 
 
 def mse(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per frame: ``[..., C, H, W] -> [...]``."""
-    return ((target - output) ** 2).mean(dim=(-3, -2, -1))
+    """Eq. 8, ``||output - target||_F^2 / (C H W)`` per frame: ``[..., C, H, W] -> [...]``."""
+    return ((output - target) ** 2).mean(dim=(-3, -2, -1))
+
+
+def mean_squared(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """``||output - target||_2^2 / (C H W)`` per field ``[..., C, H, W] -> [...]`` (same as :func:`mse`,
+    named for flow fields)."""
+    return mse(target, output)
 
 
 def pse(target: torch.Tensor, output: torch.Tensor, size: int = 5, sigma: float = 1.0) -> torch.Tensor:
-    """MSE per frame after a Gaussian low-pass of both frames (see the module docstring)."""
-    return mse(gaussian_blur(target, size, sigma), gaussian_blur(output, size, sigma))
+    """Eq. 9, ``||(output - target) * G||_F^2 / (C H W)`` per frame (see the module docstring)."""
+    blurred = gaussian_blur(output - target, size, sigma)
+    return (blurred ** 2).mean(dim=(-3, -2, -1))
 
 
 def bpe(target: torch.Tensor, output: torch.Tensor, size: int = 5, sigma: float = 1.0,
         stride: int = 2) -> torch.Tensor:
-    """Blur-pooled error per frame: MSE after blur pooling both frames."""
-    return mse(blur_pool(target, size, sigma, stride), blur_pool(output, size, sigma, stride))
+    """Eq. 11, ``||S_b((output - target) * B_k)||_F^2 / (C H W)`` per frame, ``C H W`` the size of the
+    full frame (see the module docstring)."""
+    c, h, w = target.shape[-3:]
+    pooled = blur_pool(output - target, size, sigma, stride)
+    return (pooled ** 2).sum(dim=(-3, -2, -1)) / (c * h * w)
 
 
 def psnr(target: torch.Tensor, output: torch.Tensor, peak: float = 2.0, eps: float = 1e-10) -> torch.Tensor:
@@ -103,5 +128,5 @@ def l2_error(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(((target - output) ** 2).sum(dim=(-3, -2, -1)))
 
 
-__all__ = ["gaussian_kernel", "gaussian_blur", "blur_pool", "mse", "pse", "bpe", "psnr", "l2_error",
-           "frame_errors", "ERRORS"]
+__all__ = ["gaussian_kernel", "gaussian_blur", "blur_pool", "mse", "mean_squared", "pse", "bpe", "psnr",
+           "l2_error", "frame_errors", "ERRORS"]

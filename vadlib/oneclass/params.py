@@ -15,7 +15,7 @@ SHARED: dict[str, Any] = {
     "seed": 0,
     "size": 256,            # int or [H, W]; multiples of 16
     "clip_len": 16,         # frames per clip; a multiple of 8
-    "batch": 16,
+    "batch": 16,            # LUSS-AE's; a method section may set its own (the pseudo-anomaly AEs: 24)
     "train_stride": 1,      # training windows start every train_stride frames
     "test_stride": 1,       # test windows start every test_stride frames (1: every frame scored directly)
     "preload": True,        # keep the resized videos in memory

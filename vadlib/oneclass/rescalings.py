@@ -1,9 +1,11 @@
 """Per-video rescalings of a score series, so that components of different units can be summed.
 
-- ``minmax``: ``(x - min) / (max - min)``, in [0, 1].
-- ``robust``: ``(x - median) / (P99 - P1)`` (LUSS-AE): centred on the median and scaled by the
-  1st-99th percentile range, so a few extreme frames do not squash the rest of the video as they
-  do under min-max. Percentiles use linear interpolation (``numpy.percentile``'s default).
+- ``minmax``: ``(x - min) / (max - min)``, in [0, 1] (the per-video normalisation of the works the
+  pseudo-anomaly autoencoders follow, MNAD and LNTRA, and LUSS-AE's "Min-Max" row of Table 5).
+- ``robust``: LUSS-AE's eq. 16, ``(x - med) / iqr_{1-99}`` with ``iqr_{1-99} = P99 - P1``: centred on
+  the median and scaled by the 1st-99th percentile range, so a few extreme frames do not squash the rest
+  of the video as they do under min-max. The paper does not say how percentiles between two samples are
+  taken; we use linear interpolation (``numpy.percentile``'s default).
 
 A constant series (zero range) maps to zeros: it carries no evidence either way.
 """

@@ -52,23 +52,26 @@ def test_luss_forward_and_loss_gradients():
     recon, nxt, logits = model(clips[:, :, :8])
     assert recon.shape == (4, 1, 8, 32, 32) and nxt.shape == (4, 1, 32, 32) and logits.shape == (4, 2)
     labels = torch.tensor([0, 1, 0, 1])
-    loss, parts = luss_loss(model, clips, labels, {"vcr": 0.6, "ffp": 0.4, "prp": 1.0})
+    prp_clips = torch.rand(4, 1, 8, 32, 32) * 2 - 1
+    loss, parts = luss_loss(model, clips, labels, {"vcr": 0.6, "ffp": 0.4, "prp": 1.0}, prp_clips=prp_clips)
     loss.backward()
     all_grads(model)
     assert loss.item() == pytest.approx(0.6 * parts["vcr"] + 0.4 * parts["ffp"] + parts["prp"], rel=1e-5)
 
 
-def test_luss_loss_reconstructs_normal_rate_clips_only():
+def test_luss_loss_reconstructs_and_predicts_every_normal_rate_clip():
+    """VCR and FFP read every sample's own normal-rate clip; PRP reads the separate PRP clips."""
     torch.manual_seed(0)
     model = LUSSAE(clip_len=8, widths=W, channels=1).eval()
     clips = torch.rand(2, 1, 9, 32, 32) * 2 - 1
+    prp_clips = torch.rand(2, 1, 8, 32, 32) * 2 - 1
     recon, nxt, _ = model(clips[:, :, :8])
-    _, parts = luss_loss(model, clips, torch.tensor([0, 1]), {"vcr": 0.6, "ffp": 0.4, "prp": 1.0})
-    assert parts["vcr"] == pytest.approx(((recon[0] - clips[0, :, :8]) ** 2).mean().item(), rel=1e-5)
-    assert parts["ffp"] == pytest.approx(((nxt[0] - clips[0, :, 8]) ** 2).mean().item(), rel=1e-5)
-    _, all_parts = luss_loss(model, clips, torch.tensor([0, 1]), {"vcr": 0.6, "ffp": 0.4, "prp": 1.0},
-                             recon_accelerated=True)
-    assert all_parts["vcr"] == pytest.approx(((recon - clips[:, :, :8]) ** 2).mean().item(), rel=1e-5)
+    logits = model(prp_clips)[2]
+    labels = torch.tensor([0, 1])
+    _, parts = luss_loss(model, clips, labels, {"vcr": 0.6, "ffp": 0.4, "prp": 1.0}, prp_clips=prp_clips)
+    assert parts["vcr"] == pytest.approx(((recon - clips[:, :, :8]) ** 2).mean().item(), rel=1e-5)
+    assert parts["ffp"] == pytest.approx(((nxt - clips[:, :, 8]) ** 2).mean().item(), rel=1e-5)
+    assert parts["prp"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("levels", [(2, 3), (2, 3, 4)])
@@ -81,10 +84,26 @@ def test_memae_forward_and_gradients(levels):
     loss, parts = memae_loss(model, x)
     loss.backward()
     all_grads(model)
-    assert set(parts) == {"reconstruction", "compactness", "separation"}
+    assert set(parts) == {"reconstruction", "compactness", "separation", "reach"}
     assert [lv for lv in model.levels] == list(levels)
     with pytest.raises(ValueError):
         MultiLevelMemAE(3, W, memory_levels=(5,))
+
+
+def test_memae_default_placement_is_the_papers():
+    """Sec. 3.3: a memory on the bottleneck and on the skip connections of the two inner levels only."""
+    model = MultiLevelMemAE(3, W, slots=5)
+    assert model.levels == [2, 3, 4] and sorted(model.memories) == ["2", "3", "4"]
+    assert model.ae.skips == (2, 3)
+
+
+def test_memae_bottleneck_passes_through_memory():
+    torch.manual_seed(0)
+    model = MultiLevelMemAE(1, W, slots=4).eval()
+    x = torch.rand(1, 1, 8, 32, 32)
+    before = model(x).recon
+    model.memories["4"].items = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+    assert not torch.allclose(before, model(x).recon)
 
 
 def test_memae_skips_pass_through_memory():
@@ -123,12 +142,15 @@ def test_gaussian_kl_by_hand():
     assert gaussian_kl(zero + 1, zero, zero, zero).item() == pytest.approx(0.5)
     # KL(N(0, 1) || N(0, e^2)) = log(e) + 1 / (2 e^2) - 1/2
     assert gaussian_kl(zero, zero, zero, zero + 2).item() == pytest.approx(1 + 1 / (2 * math.e ** 2) - 0.5, rel=1e-6)
+    # a diagonal Gaussian's KL is the sum over its elements (eq. 15's KL of the latent): 1/2 + 2
+    mu = torch.tensor([[[[1.0, 2.0]]]])
+    assert gaussian_kl(mu, mu * 0, mu * 0, mu * 0).tolist() == pytest.approx([0.5 + 2.0])
 
 
 def test_gradient_loss_by_hand():
-    target = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])   # |dx| = 1 on both rows, |dy| = 0
+    target = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])   # |dj| = 1 on both rows, |di| = 0
     output = torch.zeros(1, 1, 2, 2)
-    assert gradient_loss(target, output).item() == pytest.approx(1.0)
+    assert gradient_loss(target, output).item() == pytest.approx(2.0)   # eq. 16 sums over the pixels
     # the sign of a gradient does not matter, only its magnitude
     assert gradient_loss(target, 1 - target).item() == pytest.approx(0.0)
 

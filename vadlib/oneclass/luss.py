@@ -150,30 +150,18 @@ class LUSSAE(nn.Module):
 
 
 def luss_loss(model: LUSSAE, clips: torch.Tensor, labels: torch.Tensor, weights: dict[str, float],
-              recon_accelerated: bool = False, prp_clips: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, dict[str, float]]:
+              prp_clips: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 7, ``w_vcr L_VCR + w_ffp L_FFP + w_prp L_PRP``.
 
     Training passes the paper's two clips per sample: ``clips [B, C, T+1, H, W]``, normal-rate windows
     ``V_{T+1,1}`` (eq. 2) for VCR (eq. 3, first T frames) and FFP (eq. 4, frame T + 1), and
     ``prp_clips [B, C, T, H, W]`` with their playback labels ``labels [B]`` (1: accelerated) for PRP
-    (eq. 6). Without ``prp_clips`` the PRP task reads the first T frames of ``clips`` themselves (one
-    clip per sample, ``labels`` its playback rate) and VCR / FFP use the normal-rate samples only
-    (all of them with ``recon_accelerated``).
+    (eq. 6).
     """
-    if prp_clips is not None:
-        x, target = clips[:, :, :-1], clips[:, :, -1]
-        recon, nxt = model.reconstruct_predict(x)
-        vcr, ffp = F.mse_loss(recon, x), F.mse_loss(nxt, target)
-        logits = model.playback_logits(prp_clips)
-    else:
-        x, target = clips[:, :, :-1], clips[:, :, -1]
-        recon, nxt, logits = model(x)
-        use = torch.ones_like(labels, dtype=torch.bool) if recon_accelerated else labels == 0
-        if use.any():
-            vcr, ffp = F.mse_loss(recon[use], x[use]), F.mse_loss(nxt[use], target[use])
-        else:
-            vcr = ffp = recon.sum() * 0.0
+    x, target = clips[:, :, :-1], clips[:, :, -1]
+    recon, nxt = model.reconstruct_predict(x)
+    vcr, ffp = F.mse_loss(recon, x), F.mse_loss(nxt, target)
+    logits = model.playback_logits(prp_clips)
     prp = F.cross_entropy(logits, labels)
     loss = weights["vcr"] * vcr + weights["ffp"] * ffp + weights["prp"] * prp
     return loss, {"vcr": float(vcr.detach()), "ffp": float(ffp.detach()), "prp": float(prp.detach())}

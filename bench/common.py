@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -42,3 +43,16 @@ def write_results(name: str, figures: dict) -> Path:
     path.write_text(json.dumps({"benchmark": name, "machine": machine(), **figures}, indent=2))
     print(f"figures written to {path}")
     return path
+
+
+def code_state() -> str | None:
+    """The checkout's commit, ``+edits`` when tracked files differ from it; None outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+edits" if dirty else "")

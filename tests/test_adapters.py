@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from vadlib.data.adapters import ADAPTERS, AdapterError, build, list_videos, prepare
+from vadlib.data.adapters import ADAPTERS, AdapterError, build, list_videos, manifest_inputs, prepare
+from vadlib.data.adapters.ucsd_avenue import read_ucsd_m, ucsd_m_labels
 from vadlib.data.manifest import load_ground_truth, read_manifest
 
 import ucf_layout
@@ -249,6 +250,126 @@ def test_avenue_errors(avenue):
     path.write_bytes(b"not a video")
     with pytest.raises(AdapterError, match=r"02\.avi.*video 'test_02'"):
         build(avenue)
+
+
+
+def test_ped2_limit_keeps_the_first_videos_of_each_split(ped2):
+    cfg = {**ped2, "limit": {"train": 1, "test": 1}}
+    assert [e.video for e in list_videos(cfg)] == ["train_01", "test_01"]
+    entries, truth = build(cfg)  # the concatenated labels are still placed by every test video's count
+    assert [e.video for e in entries] == ["train_01", "test_01"] and list(truth) == ["test_01"]
+    np.testing.assert_array_equal(truth["test_01"], PED2_TEST["01"])
+    assert [e.video for e in list_videos({**ped2, "limit": {"test": 1}})] == ["train_01", "train_02", "test_01"]
+    root = Path(ped2["root"])  # per-video labels: only the kept videos' files are read
+    (root / "testing" / "labels").mkdir()
+    np.save(root / "testing" / "labels" / "01.npy", np.array(PED2_TEST["01"]))
+    _, truth = build({**cfg, "labels": "testing/labels", "label_format": "per_video"})
+    assert list(truth) == ["test_01"]
+    for limit, match in (({"tests": 1}, r"'limit' has unknown split\(s\) \['tests'\]"),
+                         ({"train": 0}, r"'limit': 'train' must be a positive integer, got 0"),
+                         (3, r"'limit' must be a mapping")):
+        with pytest.raises(AdapterError, match=match):
+            list_videos({**ped2, "limit": limit})
+
+
+# --- the UCSD release layout (UCSDped2/Train/Train001/001.tif, Test/UCSDped2.m) --------------------
+
+UCSD_TEST = {"001": 6, "002": 4, "003": 5}
+UCSD_M = [
+    "TestVideoFile = {};",
+    "% anomalous frames, 1-based and inclusive",
+    "TestVideoFile{end+1}.gt_frame = [2:4];",
+    "TestVideoFile{end+1}.gt_frame = [1:1, 3 : 4];   % two ranges",
+    "",
+    "TestVideoFile{end+1}.gt_frame = [5];",
+]
+UCSD_TRUTH = {"test_001": [0, 1, 1, 1, 0, 0], "test_002": [1, 0, 1, 1], "test_003": [0, 0, 0, 0, 1]}
+
+
+@pytest.fixture()
+def ucsd(tmp_path):
+    """A tiny UCSD release: TIFF frame folders, the pixel-mask folders beside the test folders, macOS
+    .DS_Store files and the MATLAB label file, as UCSD_Anomaly_Dataset.v1p2 unpacks."""
+    root = tmp_path / "UCSDped2"
+    write_frames(root / "Train" / "Train001", 4, ".tif")
+    write_frames(root / "Train" / "Train002", 3, ".tif")
+    for name, n in UCSD_TEST.items():
+        write_frames(root / "Test" / f"Test{name}", n, ".tif")
+        write_frames(root / "Test" / f"Test{name}_gt", n, ".bmp")
+    for folder in (root / "Train", root / "Test", root / "Test" / "Test001"):
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    write_text(root / "Test" / "UCSDped2.m", UCSD_M)
+    return {"adapter": "ped2", "root": str(root), "train_dir": "Train", "test_dir": "Test",
+            "video_regex": r"(?:Train|Test)(\d+)", "labels": "Test/UCSDped2.m", "label_format": "ucsd_m"}
+
+
+def test_ucsd_release_layout(ucsd, tmp_path):
+    listed = list_videos(ucsd)
+    assert [(e.video, e.n_frames) for e in listed] == [
+        ("train_001", 4), ("train_002", 3), ("test_001", 6), ("test_002", 4), ("test_003", 5)]
+    assert all(not e.source.endswith("_gt") for e in listed)
+    entries, truth = build(ucsd)
+    assert {v: t.tolist() for v, t in truth.items()} == UCSD_TRUTH
+    assert [e.label for e in entries] == [0, 0, 1, 1, 1]
+    prepare(ucsd, tmp_path / "out" / "manifest.csv", tmp_path / "out" / "ground_truth.npz")
+    assert list(read_manifest(tmp_path / "out" / "manifest.csv")["video"]) == [e.video for e in listed]
+    assert load_ground_truth(tmp_path / "out" / "ground_truth.npz")["test_002"].tolist() == UCSD_TRUTH["test_002"]
+    assert manifest_inputs(ucsd) == [str(Path(ucsd["root"]) / "Test" / "UCSDped2.m")]
+    # without video_regex the mask folders would be taken as videos; without its group ids keep the prefix
+    assert "test_Test001_gt" in {e.video for e in list_videos({**ucsd, "video_regex": None})}
+    assert [e.video for e in list_videos({**ucsd, "video_regex": r"Test\d+|Train\d+"})][:1] == ["train_Train001"]
+    assert [e.video for e in list_videos({**ucsd, "limit": {"train": 1, "test": 2}})] == [
+        "train_001", "test_001", "test_002"]
+
+
+def test_ucsd_m_syntax(tmp_path):
+    path = write_text(tmp_path / "labels.m", [
+        "TestVideoFile{2}.gt_frame = [3:4];",        # numbered entries, in any order
+        "TestVideoFile{1}.gt_frame = [1:2 5:6];",    # ranges separated by a space
+        "TestVideoFile{end+1}.gt_frame = [];",       # a normal test video
+    ])
+    assert read_ucsd_m(path) == [(2, [(1, 2), (5, 6)]), (1, [(3, 4)]), (3, [])]
+    assert [x.tolist() for x in ucsd_m_labels(path, [6, 4, 2])] == [[1, 1, 0, 0, 1, 1], [0, 0, 1, 1], [0, 0]]
+    write_text(path, ["TestDataset.gt_frame{1} = [61:62];"])  # the field-indexed form
+    assert read_ucsd_m(path) == [(1, [(61, 62)])]
+
+
+@pytest.mark.parametrize("line, match", [
+    ("TestVideoFile{end+1}.gt_frame = 61:180;", r"line 4: cannot read 'TestVideoFile\{end\+1\}\.gt_frame = 61:180;'"),
+    ("TestVideoFile{end+1}.gt_frame = [5:x];", r"line 4: cannot read the frame range '5:x'"),
+    ("TestVideoFile{end+1}.gt_frame = [4:2];", r"line 4: the frame range '4:2' of test video 2 is empty"),
+    ("TestVideoFile{end+1}.gt_frame = [0:2];", r"line 4: the frame range '0:2' .* starts before frame 1"),
+    ("TestVideoFile{1}.gt_frame = [1:2];", r"line 4: a second entry for test video 1 \(the first is on line 3\)"),
+    ("TestVideoFile{end+1}.gt_frame = [1:9];",
+     r"line 4: frames 1:9 \(1-based\) of test video 'test_002' run past its 4 frames"),
+    ("Other{end+1}.gt_frame = [1:2];", r"line 4: an entry of 'Other', but the lines above fill 'TestVideoFile'"),
+])
+def test_ucsd_m_errors_name_the_file_and_line(ucsd, line, match):
+    lines = [*UCSD_M[:3], line, UCSD_M[5]]
+    write_text(Path(ucsd["root"]) / "Test" / "UCSDped2.m", lines)
+    with pytest.raises(AdapterError, match=r"UCSDped2\.m, " + match):
+        build(ucsd)
+
+
+def test_ucsd_m_entry_count_and_gaps(ucsd):
+    path = Path(ucsd["root"]) / "Test" / "UCSDped2.m"
+    write_text(path, UCSD_M[:4])
+    with pytest.raises(AdapterError, match=r"UCSDped2\.m: 2 entries of frame ranges, but there are 3 test videos"):
+        build(ucsd)
+    write_text(path, ["TestVideoFile{1}.gt_frame = [1:2];", "TestVideoFile{3}.gt_frame = [1:2];"])
+    with pytest.raises(AdapterError, match=r"UCSDped2\.m: no entry for test video\(s\) \[2\]"):
+        build(ucsd)
+    write_text(path, ["% nothing"])
+    with pytest.raises(AdapterError, match=r"UCSDped2\.m: no gt_frame entry"):
+        build(ucsd)
+    path.unlink()
+    with pytest.raises(AdapterError, match=r"UCSDped2\.m: no such file or folder \(dataset field 'labels'"):
+        build(ucsd)
+    with pytest.raises(AdapterError, match=r"field 'video_regex' '\(Test' is not a regular expression"):
+        list_videos({**ucsd, "video_regex": "(Test"})
+    with pytest.raises(AdapterError, match=r"Train: no video file .* no frame folder whose name matches "
+                                           r"'Nope\\d\+' \(dataset field 'train_dir'\)"):
+        list_videos({**ucsd, "video_regex": r"Nope\d+"})
 
 
 # --- UCF-Crime ----------------------------------------------------------------------------------

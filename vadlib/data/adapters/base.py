@@ -10,6 +10,7 @@ the sources and returns the frame-level ground truth of every test video.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -101,12 +102,14 @@ def count_images(folder: str | os.PathLike) -> int:
         return sum(1 for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES)
 
 
-def scan_sources(folder: Path, field: str, fps: float) -> dict[str, VideoEntry]:
+def scan_sources(folder: Path, field: str, fps: float, pattern: re.Pattern | None = None) -> dict[str, VideoEntry]:
     """Video files and frame folders directly under ``folder`` (hidden entries skipped), by name.
 
     Each entry holds the name as ``video`` (a file's stem, a folder's name), ``source``,
     ``source_kind``, the nominal ``fps`` and, for a frame folder, ``n_frames``; the caller sets ids,
-    labels and splits. Other files are ignored.
+    labels and splits. Other files are ignored, and so is every folder and video file whose name
+    (a file's stem) ``pattern`` does not match in full, before anything in it is counted (a release's
+    mask folders beside its frame folders, say).
     """
     if not folder.is_dir():
         raise AdapterError(f"{folder}: no such folder (dataset field '{field}')")
@@ -115,6 +118,8 @@ def scan_sources(folder: Path, field: str, fps: float) -> dict[str, VideoEntry]:
         items = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
     for item in items:
         stem, suffix = os.path.splitext(item.name)
+        if pattern is not None and not pattern.fullmatch(item.name if item.is_dir() else stem):
+            continue
         if item.is_dir():
             name = item.name
             entry = VideoEntry(name, item.path, "frames", 0, n_frames=count_images(item.path), fps=fps)
@@ -130,7 +135,8 @@ def scan_sources(folder: Path, field: str, fps: float) -> dict[str, VideoEntry]:
                                f"(dataset field '{field}')")
         found[name] = entry
     if not found:
-        raise AdapterError(f"{folder}: no video file ({sorted(VIDEO_SUFFIXES)}) and no frame folder "
+        matching = "" if pattern is None else f" whose name matches '{pattern.pattern}'"
+        raise AdapterError(f"{folder}: no video file ({sorted(VIDEO_SUFFIXES)}) and no frame folder{matching} "
                            f"(dataset field '{field}')")
     return found
 

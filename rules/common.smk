@@ -56,6 +56,16 @@ def dataset_cfg(dataset):
     return config["datasets"][dataset]
 
 
+# Keys of a dataset file that the stages after listing read (methods' settings, published numbers, the
+# metric): an edit of them re-runs those stages, never the manifest.
+NOT_LISTING = ("params", "published", "metric")
+
+
+def listing_config(dataset):
+    """The dataset config as the manifest rule reads it: without :data:`NOT_LISTING`."""
+    return {k: v for k, v in dataset_cfg(dataset).items() if k not in NOT_LISTING}
+
+
 def protocols(dataset):
     """The dataset's protocols: its config's ``protocols``, else every protocol its adapter supports."""
     from vadlib.data.adapters import get_adapter

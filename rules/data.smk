@@ -38,7 +38,7 @@ rule manifest:
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         truth=f"{RESULTS}/{{dataset}}/ground_truth.npz",
     params:
-        dataset=lambda wc: dataset_cfg(wc.dataset),
+        dataset=lambda wc: listing_config(wc.dataset),
         code=code_version("data/adapters", "data/manifest.py", "data/decode.py", "data/synthetic",
                           "features/importer.py"),
     log:

@@ -62,7 +62,7 @@ NOT_LISTING = ("params", "published", "metric")
 
 
 def listing_config(dataset):
-    """The dataset config as the manifest rule reads it: without :data:`NOT_LISTING`."""
+    """The dataset config the manifest is built from, without :data:`NOT_LISTING`."""
     return {k: v for k, v in dataset_cfg(dataset).items() if k not in NOT_LISTING}
 
 
@@ -203,6 +203,23 @@ def weak_params(dataset, section):
     ``params: {section: ...}`` overrides, the features' width and the seed."""
     return {**config["weak"], **config[section], **dataset_params(dataset, section),
             "feature_dim": feature_dim(dataset), "seed": config["seed"]}
+
+
+def imported_files(wc):
+    """The published files of one video: its ``.npy`` (RTFM), or its crop files in crop order
+    (``imported.crop_files``, XD-Violence's ``{video}__{k}.npy``), so that an edit of any reruns it."""
+    from vadlib.features import importer
+
+    return [str(p) for p in importer.crop_paths(entry(wc.dataset, wc.video).source, import_params(wc.dataset))]
+
+
+def selection_inputs(wc):
+    """RTFM with ``selection: best_test`` selects on the test set (the published code's protocol, for
+    comparison only): it then reads the test videos' features and the ground truth."""
+    if wc.detector != "rtfm" or weak_params(wc.dataset, "rtfm")["selection"] != "best_test":
+        return {}
+    return {"test_features": features(wc.dataset, split(wc.dataset, "weak", "test")),
+            "truth": f"{RESULTS}/{wc.dataset}/ground_truth.npz"}
 
 
 def weak_train(dataset):

@@ -36,14 +36,6 @@ rule i3d:
         "../workflow_scripts/extract_i3d.py"
 
 
-def imported_files(wc):
-    """The published files of one video: its ``.npy`` (RTFM), or its crop files in crop order
-    (``imported.crop_files``, XD-Violence's ``{video}__{k}.npy``), so that an edit of any reruns it."""
-    from vadlib.features import importer
-
-    return [str(p) for p in importer.crop_paths(entry(wc.dataset, wc.video).source, import_params(wc.dataset))]
-
-
 rule import_features:
     """Published snippet features of one video (its ``.npy`` in the RTFM layout, its five crop files in
     XD-Violence's) as a features store, for datasets of the adapter ``features``: the same contract as

@@ -6,15 +6,6 @@ for _method in ("mlp", "mlp_mtvae", "rtfm", "rtfm_mtvae", "lanet"):
     register_method(_method, "weak", reads="features")
 
 
-def selection_inputs(wc):
-    """RTFM with ``selection: best_test`` selects on the test set (the published code's protocol, for
-    comparison only): it then reads the test videos' features and the ground truth."""
-    if wc.detector != "rtfm" or weak_params(wc.dataset, "rtfm")["selection"] != "best_test":
-        return {}
-    return {"test_features": features(wc.dataset, split(wc.dataset, "weak", "test")),
-            "truth": f"{RESULTS}/{wc.dataset}/ground_truth.npz"}
-
-
 rule train_detector:
     """Train a weakly supervised detector on the training videos' features (and, for the ``_mtvae``
     variants, the MT-VAE pseudo videos)."""

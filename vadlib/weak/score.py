@@ -36,6 +36,14 @@ def snippet_scores(model: nn.Module, x: np.ndarray, device: torch.device | str =
     return np.mean(per_crop, axis=0)
 
 
+def frame_scores(model: nn.Module, path: str | os.PathLike, dim: int, crops: str, n_frames: int,
+                 device: torch.device | str = "cpu") -> np.ndarray:
+    """Frame scores ``[n_frames]`` of one test video's features store, as a model trained with ``crops``
+    sees them (:func:`snippet_scores`, then :func:`vadlib.snippets.snippets_to_frames`)."""
+    scores = snippet_scores(model, reduce_crops(read_features(path, dim), crops), device)
+    return snippets_to_frames(scores, int(n_frames))
+
+
 def score_detector(model_path: str | os.PathLike, test_features: Mapping[str, str], n_frames: Mapping[str, int],
                    out_scores: str | os.PathLike, method: str, params: Mapping[str, Any] | None = None,
                    device: str = "auto") -> None:
@@ -58,8 +66,7 @@ def score_detector(model_path: str | os.PathLike, test_features: Mapping[str, st
     dim, crops = int(ckpt["model_args"]["dim"]), ckpt["config"].get("crops", "all")
     rows: dict[str, np.ndarray] = {}
     for video in progress(list(test_features), desc=f"scoring {method}", unit="video"):
-        scores = snippet_scores(model, reduce_crops(read_features(test_features[video], dim), crops), dev)
-        rows[video] = snippets_to_frames(scores, int(n_frames[video]))
+        rows[video] = frame_scores(model, test_features[video], dim, crops, n_frames[video], dev)
     selection = ckpt["config"].get("selection", "final")
     meta = {"method": method, "protocol": "weak", "pretrained": features_pretrained(test_features),
             "params": dict(params) if params is not None else ckpt["config"], "model": str(model_path),

@@ -25,14 +25,13 @@ from torch import nn
 
 from vadlib.data.manifest import require_split
 from vadlib.runtime import progress, seed_everything, torch_device
-from vadlib.snippets import snippets_to_frames
 from vadlib.weak import losses
 from vadlib.weak.checkpoint import build_model, load_model, save_model
 from vadlib.weak.config import LANetConfig, MLPConfig, MTVAEConfig, RTFMConfig, WeakConfig
 from vadlib.weak.data import (Batch, BagSet, BatchSampler, check_labels, features_pretrained, holdout,
                               load_bags, read_features, reduce_crops, with_pseudo)
 from vadlib.weak.mtvae import ABNORMAL, NORMAL, mirrored_decoder
-from vadlib.weak.score import snippet_scores
+from vadlib.weak.score import frame_scores, snippet_scores
 
 # ----------------------------------------------------------------------------------------------
 # The shared loop
@@ -157,12 +156,11 @@ class SelectionSet:
     truth: Mapping[str, np.ndarray]
 
 
-def _test_auc(model: nn.Module, test: TestSet, dim: int, crops: str, device: torch.device) -> float:
-    """Micro frame AUC of ``model`` on ``test`` (snippet scores given to their frames, as in scoring)."""
+def _test_auc(model: nn.Module, test: SelectionSet, dim: int, crops: str, device: torch.device) -> float:
+    """Micro frame AUC of ``model`` on ``test``, its frames scored as the scoring stage scores them."""
     scores, labels = [], []
     for video, path in test.features.items():
-        s = snippet_scores(model, reduce_crops(read_features(path, dim), crops), device)
-        scores.append(snippets_to_frames(s, len(test.truth[video])))
+        scores.append(frame_scores(model, path, dim, crops, len(test.truth[video]), device))
         labels.append(np.asarray(test.truth[video]))
     return float(roc_auc_score(np.concatenate(labels), np.concatenate(scores)))
 

@@ -79,6 +79,24 @@ def write_feature_folder(folder: Path, snippets: dict[str, int]) -> None:
         write_empty_features(folder / name, count)
 
 
+def rtfm_release(tmp_path_factory, dataset: str, train_list: Path, test_list: Path, test_snippets,
+                 **paths: str) -> tuple[dict, list[str], list[str]]:
+    """An RTFM feature release as config/datasets/{dataset}.yaml reads it: the real lists, one empty
+    feature file per listed video in the folder of its split (training videos ``TRAIN_SNIPPETS`` long,
+    test video ``v`` ``test_snippets(v)``), and the dataset config pointed at it, its ``imported`` paths
+    overridden by ``paths``. Returns the config and the training and test ids in list order."""
+    train = [stem(n, "_i3d.npy") for n in list_names(train_list)]
+    test = [stem(n, "_i3d.npy") for n in list_names(test_list)]
+    root = tmp_path_factory.mktemp(dataset)
+    cfg = dataset_file(dataset)
+    train_dir, test_dir = cfg["imported"]["features_dir"]
+    write_feature_folder(root / train_dir, {f"{v}_i3d.npy": TRAIN_SNIPPETS for v in train})
+    write_feature_folder(root / test_dir, {f"{v}_i3d.npy": test_snippets(v) for v in test})
+    cfg = {**cfg, "root": str(root), "imported": {
+        **cfg["imported"], "train_list": str(train_list), "test_list": str(test_list), **paths}}
+    return cfg, train, test
+
+
 # --- ShanghaiTech: RTFM's lists and gt-sh.npy ----------------------------------------------------
 
 SH_FILES = ("shanghai-i3d-train-10crop.list", "shanghai-i3d-test-10crop.list", "gt-sh.npy",
@@ -98,17 +116,10 @@ def shanghai(tmp_path_factory):
     each test video with the snippets of its frame count in the S3R json (frames = 16 x snippets)."""
     need(*(SH / f for f in SH_FILES))
     per_video = json.loads((SH / "shanghaitech_ground_truth.testing.json").read_text())
-    train = [stem(n, "_i3d.npy") for n in list_names(SH / "shanghai-i3d-train-10crop.list")]
-    test = [stem(n, "_i3d.npy") for n in list_names(SH / "shanghai-i3d-test-10crop.list")]
-    root = tmp_path_factory.mktemp("shanghai_i3d")
-    cfg = dataset_file("shanghai_i3d")
-    train_dir, test_dir = cfg["imported"]["features_dir"]
-    write_feature_folder(root / train_dir, {f"{v}_i3d.npy": TRAIN_SNIPPETS for v in train})
-    write_feature_folder(root / test_dir, {f"{v}_i3d.npy": per_video[v]["num_frames"] // SNIPPET_LEN
-                                           for v in test})
-    cfg = {**cfg, "root": str(root), "imported": {
-        **cfg["imported"], "train_list": str(SH / "shanghai-i3d-train-10crop.list"),
-        "test_list": str(SH / "shanghai-i3d-test-10crop.list"), "ground_truth": str(SH / "gt-sh.npy")}}
+    cfg, train, test = rtfm_release(tmp_path_factory, "shanghai_i3d", SH / "shanghai-i3d-train-10crop.list",
+                                    SH / "shanghai-i3d-test-10crop.list",
+                                    lambda v: per_video[v]["num_frames"] // SNIPPET_LEN,
+                                    ground_truth=str(SH / "gt-sh.npy"))
     return cfg, train, test, per_video
 
 
@@ -395,19 +406,11 @@ def ucf_i3d(tmp_path_factory, ucf_built):
     gives its true count, and as ground truth the adapter's, per video (an .npz), padded to 16 x snippets
     with the last frame's label, as the extractor pads the last snippet with the last frame."""
     _, _, truth, counts = ucf_built
-    train = [stem(n, "_i3d.npy") for n in list_names(UCF / "ucf-i3d.list")]
-    test = [stem(n, "_i3d.npy") for n in list_names(UCF / "ucf-i3d-test.list")]
-    root = tmp_path_factory.mktemp("ucf_crime_i3d")
-    cfg = dataset_file("ucf_crime_i3d")
-    train_dir, test_dir = cfg["imported"]["features_dir"]
-    write_feature_folder(root / train_dir, {f"{v}_i3d.npy": TRAIN_SNIPPETS for v in train})
-    write_feature_folder(root / test_dir, {f"{v}_i3d.npy": n_snippets(counts[v]) for v in test})
+    cfg, train, test = rtfm_release(tmp_path_factory, "ucf_crime_i3d", UCF / "ucf-i3d.list", UCF / "ucf-i3d-test.list",
+                                    lambda v: n_snippets(counts[v]), ground_truth="ground_truth_from_annotation.npz")
     padded = {v: np.pad(truth[v], (0, SNIPPET_LEN * n_snippets(counts[v]) - counts[v]), mode="edge")
               for v in test}
-    np.savez(root / "ground_truth_from_annotation.npz", **padded)
-    cfg = {**cfg, "root": str(root), "imported": {
-        **cfg["imported"], "train_list": str(UCF / "ucf-i3d.list"), "test_list": str(UCF / "ucf-i3d-test.list"),
-        "ground_truth": "ground_truth_from_annotation.npz"}}
+    np.savez(Path(cfg["root"]) / "ground_truth_from_annotation.npz", **padded)
     return cfg, train, test, padded
 
 

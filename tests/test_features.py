@@ -12,9 +12,9 @@ import torch
 from vadlib.data.manifest import load_ground_truth, write_manifest
 from vadlib.features.extract import SnippetExtractor, extract_features
 from vadlib.features.i3d import I3DFeatures, WeightsError, _i3d_r50, build_i3d
-from vadlib.features.importer import (FeatureImportError, import_ground_truth, import_video,
-                                      list_imported_videos)
-from vadlib.features.tencrop import crop_boxes, preprocess_snippets, resized_size, ten_crop
+from vadlib.features.importer import FeatureImportError, import_ground_truth, import_video, list_imported_videos
+from vadlib.features.resnet3d import I3DResNet50
+from vadlib.features.tencrop import crop_boxes, preprocess_snippets, resized_size, ten_crop, view_names
 from vadlib.snippets import snippet_frame_indices
 from vadlib.stores import open_store, write_store
 
@@ -210,8 +210,9 @@ def test_checkpoint_loader_reproduces_the_saved_network(zoo_checkpoint, frames_s
         untrained = build_i3d(seed=0)[0](clip)
     assert torch.equal(loaded, saved) and not torch.allclose(loaded, untrained)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert info == {"extractor": "i3d_r50", "weights": str(path), "weights_sha256": digest,
-                    "pretrained": True, "seed": None, "init": "checkpoint"}  # a checkpoint: no seed plays a part
+    assert info == {"extractor": "i3d_r50", "backbone": "pytorchvideo", "weights": str(path),
+                    "weights_sha256": digest, "pretrained": True, "seed": None,
+                    "init": "checkpoint"}  # a checkpoint: no seed plays a part
 
     out = tmp_path / "pretrained.zarr"
     extract_features(frames_store, out, {**SMALL, "crops": 1, "weights": str(path), "weights_sha256": digest},
@@ -249,6 +250,151 @@ def test_checkpoint_errors_name_the_file_and_keys(zoo_checkpoint, tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match=f"{junk}: not a readable torch checkpoint"):
         build_i3d(weights=junk)
+
+
+# --- pytorch-resnet3d's I3Res50 (backbone: resnet3d) ------------------------------------------------------
+
+def test_resnet3d_architecture_follows_i3res50():
+    """Key names, kernels, strides and the temporal inflation of each block, as models/resnet.py has them."""
+    net = I3DResNet50()
+    assert (net.conv1.kernel_size, net.conv1.stride, net.conv1.padding) == ((5, 7, 7), (2, 2, 2), (2, 3, 3))
+    assert (net.maxpool1.kernel_size, net.maxpool1.stride) == ((2, 3, 3), (2, 2, 2))
+    assert (net.maxpool2.kernel_size, net.maxpool2.stride) == ((2, 1, 1), (2, 1, 1))
+    inflated = {name: [block.conv1.kernel_size[0] for block in getattr(net, name)]
+                for name in ("layer1", "layer2", "layer3", "layer4")}
+    assert inflated == {"layer1": [3, 3, 3], "layer2": [3, 1, 3, 1], "layer3": [3, 1, 3, 1, 3, 1],
+                        "layer4": [1, 3, 1]}
+    assert net.layer3[0].conv2.stride == (1, 2, 2) and net.layer3[1].conv2.stride == (1, 1, 1)
+    assert net.layer1[0].downsample[0].stride == (1, 1, 1) and net.layer4[0].downsample[0].stride == (1, 2, 2)
+    assert all(getattr(net, f"layer{k}")[1].downsample is None for k in range(1, 5))
+    keys = set(net.state_dict())
+    assert {"conv1.weight", "bn1.running_var", "layer1.0.downsample.0.weight", "layer1.0.downsample.1.bias",
+            "layer4.2.bn3.weight", "fc.weight", "fc.bias"} <= keys
+    assert not any(k.startswith("blocks.") for k in keys)
+    with torch.inference_mode():
+        net.eval()
+        assert net(torch.randn(2, 3, 16, 32, 32)).shape == (2, 2048)
+        assert net.logits(torch.randn(1, 3, 16, 32, 32)).shape == (1, 400)
+
+
+@pytest.fixture(scope="module")
+def resnet3d_checkpoint(tmp_path_factory):
+    """``i3d_r50_kinetics.pth`` as pytorch-resnet3d ships it: a plain state dict of I3Res50 (seed 12,
+    BatchNorm statistics and affine parameters drawn so that they matter), without the
+    ``num_batches_tracked`` entries that files converted before PyTorch 0.4.1 lack."""
+    torch.manual_seed(12)
+    net = I3DResNet50()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.1, 0.5)
+            m.bias.data.normal_(0, 0.1)
+    state = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path_factory.mktemp("resnet3d") / "i3d_r50_kinetics.pth"
+    torch.save(state, path)
+    return path, net.eval(), state
+
+
+def test_resnet3d_loader_reproduces_the_saved_network(resnet3d_checkpoint, frames_store, tmp_path):
+    path, net, state = resnet3d_checkpoint
+    model, info = build_i3d(weights=path, backbone="resnet3d")
+    clip = torch.randn(2, 3, 16, 32, 32)
+    with torch.inference_mode():
+        loaded, saved = model(clip), net(clip)
+        untrained = build_i3d(seed=0, backbone="resnet3d")[0](clip)
+    assert torch.equal(loaded, saved) and not torch.allclose(loaded, untrained)
+    assert info["extractor"] == "i3d_r50_resnet3d" and info["backbone"] == "resnet3d"
+    assert info["pretrained"] is True and info["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    wrapped = tmp_path / "wrapped.pth"                   # a training script's {"state_dict": ...}
+    torch.save({"state_dict": state, "epoch": 3}, wrapped)
+    with torch.inference_mode():
+        assert torch.equal(build_i3d(weights=wrapped, backbone="resnet3d")[0](clip), saved)
+
+    out = tmp_path / "resnet3d.zarr"
+    extract_features(frames_store, out, {**SMALL, "crops": 1, "dtype": "float32", "backbone": "resnet3d",
+                                         "weights": str(path)}, device="cpu")
+    store = open_store(out, "features", feature=2048)
+    assert store.shape == (2, 1, 2048) and store.attrs["backbone"] == "resnet3d"
+    assert store.attrs["extractor"] == "i3d_r50_resnet3d" and store.attrs["pretrained"] is True
+
+
+def test_resnet3d_loader_names_the_keys_of_a_wrong_layout(resnet3d_checkpoint, zoo_checkpoint, tmp_path):
+    path, _, state = resnet3d_checkpoint
+    zoo, _ = zoo_checkpoint
+    with pytest.raises(WeightsError) as err:                  # pytorchvideo's file given to resnet3d
+        build_i3d(weights=zoo, backbone="resnet3d")
+    message = str(err.value)
+    assert str(zoo) in message and "I3Res50" in message
+    assert "missing keys bn1.bias, bn1.running_mean" in message and "unexpected keys blocks.0.conv.weight" in message
+
+    bad = dict(state)
+    del bad["layer2.1.conv1.weight"]
+    bad["layer4.0.conv1.weight"] = torch.zeros(512, 1024, 3, 1, 1)    # inflated where I3Res50 is not
+    torn = tmp_path / "torn.pth"
+    torch.save(bad, torn)
+    with pytest.raises(WeightsError) as err:
+        build_i3d(weights=torn, backbone="resnet3d")
+    message = str(err.value)
+    assert str(torn) in message and "missing keys layer2.1.conv1.weight" in message
+    assert "layer4.0.conv1.weight [512, 1024, 3, 1, 1] vs [512, 1024, 1, 1, 1]" in message
+    with pytest.raises(WeightsError, match=f"{tmp_path / 'none.pth'}: no such weights file"):
+        build_i3d(weights=tmp_path / "none.pth", backbone="resnet3d")
+    with pytest.raises(WeightsError, match="under 'model_state'"):  # and the other way round
+        build_i3d(weights=path)
+    with pytest.raises(ValueError, match="features.i3d.backbone must be one of"):
+        build_i3d(backbone="c3d")
+
+
+def test_preprocessing_keys_size_channels_and_crop_order():
+    frames = torch.from_numpy(random_frames(n=4, h=24, w=30, seed=3))
+    index = torch.tensor([[0, 1, 2, 3]])
+    grouped = preprocess_snippets(frames, index, 24, 16, 10)
+    interleaved = preprocess_snippets(frames, index, 24, 16, 10, order="interleaved")
+    order = [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]                      # each view, then its mirror image
+    assert torch.equal(interleaved, grouped[order])
+    assert view_names(10, "interleaved")[:4] == ["top_left", "top_left_flipped", "top_right", "top_right_flipped"]
+    assert view_names(10, "interleaved") == [view_names(10)[i] for i in order]
+    mirrored = preprocess_snippets(frames, index, 24, 16, 10, order="mirrored_frame")
+    assert torch.equal(mirrored, grouped[[0, 1, 4, 2, 3, 6, 5, 9, 8, 7]])
+    # its crops 5-9 are the five positions (top-left, top-right, centre, ...) of the mirrored frame
+    flipped = preprocess_snippets(frames.flip(2), index, 24, 16, 10)
+    assert torch.equal(mirrored[5:], flipped[[0, 1, 4, 2, 3]])
+    bgr = preprocess_snippets(frames, index, 24, 16, 1, channels="bgr")
+    assert torch.equal(bgr, preprocess_snippets(frames.flip(-1), index, 24, 16, 1))
+    exact = preprocess_snippets(frames, index, 24, 16, 1, size=(20, 40))   # aspect not kept
+    ref = preprocess_snippets(frames, index, 20, 16, 1)                     # 20 x 25: a different frame
+    assert exact.shape == ref.shape == (1, 3, 4, 16, 16) and not torch.allclose(exact, ref)
+    half = preprocess_snippets(frames, index, 24, 16, 1, mean=(0.5,) * 3, std=(0.5,) * 3)
+    assert half.min() >= -1 and half.max() <= 1                # (x * 2 / 255) - 1
+    with pytest.raises(ValueError, match="features.i3d.tail must be one of"):
+        SnippetExtractor({**SMALL, "tail": "wrap"}, "cpu")
+    with pytest.raises(ValueError, match="features.i3d.crop .* larger than features.i3d.size"):
+        SnippetExtractor({**SMALL, "size": [24, 40]}, "cpu")
+
+
+def test_tail_rules_give_the_snippets_of_the_rule(tmp_path):
+    """A 40-frame video (not a multiple of 16): pad and slide give 3 snippets, drop 2; slide's last
+    snippet is the features of frames 24..39, pad's of 32..39 and the last frame repeated; the first
+    two are the same under every rule; the store records the rule."""
+    frames = random_frames(n=40, h=32, w=40, seed=4)
+    path = tmp_path / "v.zarr"
+    write_store(path, "frames", frames, FRAME_ATTRS)
+    params = {"short_side": 32, "crop": 32, "crops": 1, "batch": 2, "dtype": "float32"}
+    feats = {}
+    for tail in ("pad", "slide", "drop"):
+        extract_features(path, tmp_path / f"{tail}.zarr", {**params, "tail": tail}, device="cpu")
+        store = open_store(tmp_path / f"{tail}.zarr", "features")
+        assert store.attrs["tail"] == store.attrs["preprocessing"]["tail"] == tail
+        feats[tail] = store.read()
+    assert [len(feats[t]) for t in ("pad", "slide", "drop")] == [3, 3, 2]
+    extractor = SnippetExtractor(params, "cpu")
+    tol = reordering_tolerance(extractor.model, feats["pad"])
+    np.testing.assert_allclose(feats["slide"][:2], feats["pad"][:2], rtol=0, atol=tol)
+    np.testing.assert_allclose(feats["drop"], feats["pad"][:2], rtol=0, atol=tol)
+    np.testing.assert_allclose(feats["slide"][2], extractor(frames[24:40])[0], rtol=0, atol=tol)
+    np.testing.assert_allclose(feats["pad"][2], extractor(frames[32:40])[0], rtol=0, atol=tol)
+    assert not np.allclose(feats["slide"][2], feats["pad"][2], atol=10 * tol)
 
 
 # --- import of published features (RTFM layout) ---------------------------------------------------------

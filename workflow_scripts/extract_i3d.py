@@ -1,16 +1,24 @@
-"""Rule i3d: I3D ten-crop features of one video's frames (or inpainted frames) store
-(vadlib.features.extract.extract_features).
+"""Rule i3d: I3D ten-crop features of one video, from its frames (or inpainted frames) store
+(vadlib.features.extract.extract_features) or streamed from its source
+(vadlib.features.extract.extract_features_from_source).
 
-Inputs: ``frames``; params: ``i3d`` (the ``features.i3d`` section, with ``seed``) and ``device``. The
-wildcard ``source`` tells the input store's schema: ``""`` frames, ``"_inpainted"`` inpainted frames.
+Inputs: ``frames`` or ``source`` (a video file or a frame folder); params: ``i3d`` (the
+``features.i3d`` section, with ``seed``), ``decode_size`` and ``decode_chunk`` (the decode stage's
+resize and block, for a streamed source) and ``device``. The wildcard ``source`` tells the input
+store's schema: ``""`` frames, ``"_inpainted"`` inpainted frames.
 """
+from pathlib import Path
 
-from vadlib.devices import claim_gpu
-from vadlib.features.extract import extract_features
-from vadlib.runtime import log_to
+from vadlib.features.extract import extract_features, extract_features_from_source
+from vadlib.runtime import stage
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0])
-with claim_gpu(snakemake.params.device) as device:
-    extract_features(snakemake.input.frames, snakemake.output.features, dict(snakemake.params.i3d),
-                     device=device, kind="inpainted" if snakemake.wildcards.source else "frames")
+with stage(snakemake) as device:
+    params = dict(snakemake.params.i3d)
+    if "source" in snakemake.input.keys():
+        source = snakemake.input.source
+        extract_features_from_source(source, "frames" if Path(source).is_dir() else "video",
+                                     snakemake.output.features, params, device=device,
+                                     size=snakemake.params.decode_size, chunk=snakemake.params.decode_chunk)
+    else:
+        extract_features(snakemake.input.frames, snakemake.output.features, params, device=device,
+                         kind="inpainted" if snakemake.wildcards.source else "frames")

@@ -1,6 +1,10 @@
-"""The I3D ResNet-50 feature network (pytorchvideo) and its Kinetics-400 checkpoint.
+"""The I3D ResNet-50 feature networks and their Kinetics-400 checkpoints.
 
-The network is pytorchvideo's ``i3d_r50`` ("Quo Vadis, Action Recognition?", 8x8 R50 setting of its
+Two backbones (``features.i3d.backbone``): ``pytorchvideo`` (the default, below) and ``resnet3d``,
+pytorch-resnet3d's ``I3Res50``, the backbone of the published RTFM features
+(:mod:`vadlib.features.resnet3d`); :func:`build_i3d` builds either.
+
+The ``pytorchvideo`` network is pytorchvideo's ``i3d_r50`` ("Quo Vadis, Action Recognition?", 8x8 R50 setting of its
 model zoo). Features are the 2048-d global average pool before the classification head: the output of
 the last residual stage averaged over time, height and width, so any clip length and crop size works
 (the zoo head's fixed ``(4, 7, 7)`` pooling only fits 8x224x224 clips).
@@ -66,7 +70,7 @@ class I3DFeatures(nn.Module):
 CALIBRATION_CLIPS, CALIBRATION_SHAPE = 4, (16, 64, 64)
 
 
-def calibrate_untrained(model: I3DFeatures, seed: int) -> None:
+def calibrate_untrained(model: nn.Module, seed: int) -> None:
     """Activate the residual branches and fit BatchNorm statistics on seeded smooth noise (see above)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
@@ -132,13 +136,20 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
     model.load_state_dict(state)
 
 
+BACKBONES = ("pytorchvideo", "resnet3d")
+EXTRACTORS = {"pytorchvideo": "i3d_r50", "resnet3d": "i3d_r50_resnet3d"}
+
+
 def build_i3d(weights: str | os.PathLike | None = None, weights_sha256: str | None = None,
-              seed: int = 0) -> tuple[I3DFeatures, dict]:
+              seed: int = 0, backbone: str = "pytorchvideo") -> tuple[nn.Module, dict]:
     """The feature network (eval mode, on the CPU) and its provenance for the store's attrs.
 
-    ``weights``: path of a zoo checkpoint or ``None`` for the seeded random initialisation;
+    ``weights``: path of a checkpoint of the ``backbone`` (pytorchvideo's ``I3D_8x8_R50.pyth``, or
+    pytorch-resnet3d's ``i3d_r50_kinetics.pth``) or ``None`` for the seeded random initialisation;
     ``weights_sha256``: when given, the file's checksum must match.
     """
+    if backbone not in BACKBONES:
+        raise ValueError(f"features.i3d.backbone must be one of {list(BACKBONES)}, got {backbone!r}")
     weights = None if weights is None else str(weights)
     digest = None
     if weights is not None:
@@ -148,18 +159,27 @@ def build_i3d(weights: str | os.PathLike | None = None, weights_sha256: str | No
         if weights_sha256 and digest != weights_sha256.lower():
             raise WeightsError(f"{weights}: SHA-256 is {digest}, config features.i3d.weights_sha256 "
                                f"expects {weights_sha256}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        classifier = _i3d_r50()
-    if weights is not None:
-        load_checkpoint(classifier, weights)
-    model = I3DFeatures(classifier)
+    if backbone == "resnet3d":
+        from vadlib.features.resnet3d import I3DResNet50, load_resnet3d_checkpoint
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = I3DResNet50()
+        if weights is not None:
+            load_resnet3d_checkpoint(model, weights)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            classifier = _i3d_r50()
+        if weights is not None:
+            load_checkpoint(classifier, weights)
+        model = I3DFeatures(classifier)
     init = "checkpoint"
     if weights is None:
         calibrate_untrained(model, seed)
         init = "seeded; residual branches on; BatchNorm statistics from smooth noise"
     model.eval().requires_grad_(False)
-    info = {"extractor": "i3d_r50", "weights": weights, "weights_sha256": digest,
+    info = {"extractor": EXTRACTORS[backbone], "backbone": backbone, "weights": weights, "weights_sha256": digest,
             "pretrained": weights is not None, "seed": None if weights else int(seed), "init": init}
     return model, info
 

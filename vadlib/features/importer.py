@@ -24,6 +24,7 @@ groups them. Everything is read from the dataset config's ``imported`` section::
       dtype: float32                         # storage dtype of the imported stores
       fps: 25
       scene_regex: null                      # e.g. "^(\\d+)_" gives ShanghaiTech's camera id
+      tail: pad                              # the features' last snippet: pad, slide or drop (vadlib.snippets)
       train_labels: {from: list_order, abnormal_first: 63}
       test_labels: {from: ground_truth}
 
@@ -49,6 +50,16 @@ Frames. A video's frame count is taken as ``16 x snippets``, which is what the p
 is aligned to: RTFM's features cover each video by ``ceil(frames / 16)`` snippets and its ground truth
 pads the tail to ``16 x snippets`` with the last frame's label (ShanghaiTech's ``gt-sh.npy`` is rebuilt
 so exactly, tests/test_real_labels.py); XD-Violence's ``gt.npy`` is cut to ``16 x snippets``.
+
+Tail rule. ``tail`` says how the features treated the video's last ``frames mod 16`` frames
+(:mod:`vadlib.snippets`): ``pad`` (the default; ShanghaiTech's release), ``slide`` (the last snippet
+is the video's last 16 frames; UCF-Crime's official test features) or ``drop``. It decides which
+frames the last snippet's score goes to when scores become frame scores, and what a per-video ground
+truth (an ``.npz``) may hold: with ``pad``, exactly ``16 x snippets`` frames (padded); with ``slide``
+any count of frames that gives the video its snippets, ``16 (snippets - 1) + 1`` to ``16 x snippets``,
+and with ``drop`` ``16 x snippets`` to ``16 x snippets + 15``: the video's true frames, whose count
+becomes its ``n_frames``. A concatenated ``.npy`` cannot tell where a video of unknown length ends, so
+it must hold ``16 x snippets`` frames per video under every rule.
 
 Ground truth. An ``.npy`` concatenates the test videos' frame labels in test-list order (each video
 once, whatever its number of crop files), an ``.npz`` holds one array per video id, and a ``.txt``
@@ -79,7 +90,7 @@ from typing import Any
 import numpy as np
 
 from vadlib.data.manifest import VideoEntry, read_manifest, save_ground_truth
-from vadlib.snippets import SNIPPET_LEN
+from vadlib.snippets import SNIPPET_LEN, TAILS, frames_of_snippets
 from vadlib.stores import write_store
 
 LAYOUTS = {"snippet_crop_feature": (0, 1, 2), "crop_snippet_feature": (1, 0, 2), "snippet_feature": None}
@@ -99,6 +110,7 @@ DEFAULTS: dict[str, Any] = {
     "dtype": "float32",
     "fps": 25.0,
     "scene_regex": None,
+    "tail": "pad",            # the features' last snippet (vadlib.snippets): pad, slide or drop
     "train_labels": None,     # required: no convention is assumed
     "test_labels": {"from": "ground_truth"},
 }
@@ -118,6 +130,8 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
         raise FeatureImportError(f"imported.layout must be one of {list(LAYOUTS)}, got {cfg['layout']!r}")
     if cfg["dtype"] not in ("float16", "float32"):
         raise FeatureImportError(f"imported.dtype must be float16 or float32, got {cfg['dtype']!r}")
+    if cfg["tail"] not in TAILS:
+        raise FeatureImportError(f"imported.tail must be one of {list(TAILS)}, got {cfg['tail']!r}")
     replace = cfg["id_replace"] or {}
     if not isinstance(replace, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
                                                 for k, v in replace.items()):
@@ -323,11 +337,15 @@ def _listed(cfg: dict[str, Any]) -> list[tuple[str, list[Path], str]]:
     return rows
 
 
-def split_ground_truth(gt_path: str | os.PathLike, videos: list[tuple[str, int]]) -> dict[str, np.ndarray]:
+def split_ground_truth(gt_path: str | os.PathLike, videos: list[tuple[str, int]],
+                       tail: str = "pad") -> dict[str, np.ndarray]:
     """Per-video frame labels of ``videos`` (``(id, n_frames)`` in test-list order) from ``gt_path``.
 
     An ``.npy`` is the concatenation over the list; an ``.npz`` holds one array per video id. Every
-    length is checked against the video's ``n_frames`` (16 x snippets); a mismatch names the video.
+    length is checked against the video's ``n_frames`` (16 x snippets): exactly with ``tail`` ``pad``
+    and for an ``.npy``; with ``slide`` or ``drop`` an ``.npz`` may hold any count of frames that gives
+    the video as many snippets under the rule (its true frames, see the module docstring). A mismatch
+    names the video.
     """
     gt_path = Path(gt_path)
     if not gt_path.is_file():
@@ -342,10 +360,17 @@ def split_ground_truth(gt_path: str | os.PathLike, videos: list[tuple[str, int]]
         for video, n in videos:
             if video not in per_video:
                 raise FeatureImportError(f"{gt_path}: no ground truth for test video {video}")
-            if len(per_video[video]) != n:
-                raise FeatureImportError(f"{gt_path}: test video {video} has {len(per_video[video])} "
+            have = len(per_video[video])
+            if tail == "pad" and have != n:
+                raise FeatureImportError(f"{gt_path}: test video {video} has {have} "
                                          f"labelled frames, its features cover {n} "
                                          f"(16 x {n // SNIPPET_LEN} snippets)")
+            count = -(-n // SNIPPET_LEN) if tail == "slide" else n // SNIPPET_LEN
+            lo, hi = frames_of_snippets(max(1, count), SNIPPET_LEN, tail)
+            if tail != "pad" and not lo <= have <= hi:
+                raise FeatureImportError(f"{gt_path}: test video {video} has {have} labelled frames; "
+                                         f"under imported.tail {tail} its {count} snippets cover "
+                                         f"{lo} to {hi} frames")
             out[video] = per_video[video]
     else:
         gt = np.load(gt_path, allow_pickle=False)
@@ -450,7 +475,7 @@ def _ground_truth(cfg: dict[str, Any], videos: list[tuple[str, int]]) -> dict[st
     a published label file (:func:`split_ground_truth`)."""
     if Path(cfg["ground_truth"]).suffix == ".txt":
         return annotation_ground_truth(cfg["ground_truth"], videos, cfg["id_replace"])
-    return split_ground_truth(cfg["ground_truth"], videos)
+    return split_ground_truth(cfg["ground_truth"], videos, cfg["tail"])
 
 
 def _labels(rule: dict[str, Any], videos: list[str], split: str,
@@ -508,6 +533,7 @@ def _scan(cfg: dict[str, Any]) -> tuple[list[VideoEntry], dict[str, np.ndarray] 
     truth = None
     if cfg["ground_truth"]:
         truth = _ground_truth(cfg, [(v, n_frames[v]) for v, _, s in rows if s == "test"])
+        n_frames.update({v: len(labels) for v, labels in truth.items()})   # the true counts (tail slide/drop)
     labels = {}
     for split in ("train", "test"):
         ids = [v for v, _, s in rows if s == split]
@@ -568,7 +594,7 @@ def source_files(dataset_cfg: dict[str, Any]) -> list[Path]:
 
 
 #: The keys of the ``imported`` section that shape a stored feature (the parameters of one import).
-IMPORT_KEYS = ("layout", "dim", "crops", "dtype", "suffix", "crop_files", "id_replace")
+IMPORT_KEYS = ("layout", "dim", "crops", "dtype", "suffix", "crop_files", "id_replace", "tail")
 
 
 def import_params(section: dict[str, Any] | None) -> dict[str, Any]:
@@ -618,7 +644,7 @@ def import_video(npy_path: str | os.PathLike | list, out_path: str | os.PathLike
     if cfg["crop_files"]:
         preprocessing.update(crop_files=cfg["crop_files"], files=[p.name for p in paths])
     attrs = {"extractor": "imported", "weights": None, "weights_sha256": None, "pretrained": True,
-             "snippet_len": SNIPPET_LEN, "source": str(paths[0]), "video": video,
+             "snippet_len": SNIPPET_LEN, "tail": cfg["tail"], "source": str(paths[0]), "video": video,
              "preprocessing": preprocessing}
     stored = np.ascontiguousarray(feats, dtype=cfg["dtype"])
     if not np.isfinite(stored).all():

@@ -11,9 +11,10 @@ import matplotlib.image
 import pytest
 import yaml
 
-from conftest import snakemake
 from vadlib.evaluate.table import html_table
 from vadlib.evaluate.timings import collect_timings, read_benchmark, timings_report
+
+from conftest import snakemake
 
 RESULTS = "results/test/synthetic"
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -44,7 +45,9 @@ def test_report_shows_the_table_figures_and_timings(tiny_run, tmp_path):
     for stage in ("mixup", "inpainting"):
         for video in videos:
             assert f"{RESULTS}/figures/{stage}/{video}.png" in results
-    assert {f"{RESULTS}/roc.png", f"{RESULTS}/timelines.png", f"{RESULTS}/timings.png"} <= set(results)
+    figures = ("roc", "roc_components", "timelines", "training", "timings")
+    assert {f"{RESULTS}/{name}.png" for name in figures} <= set(results)
+    assert results[f"{RESULTS}/training.png"]["mime_type"] == "image/png"
     timings = results[f"{RESULTS}/timings.html"]["text"]
     decodes = len(list((tiny_run / RESULTS / "benchmarks/decode").glob("*.tsv")))
     assert re.search(rf"<td>decode</td><td class=num>{decodes}</td><td class=num>[0-9.]+</td>", timings)

@@ -17,8 +17,8 @@ precision-recall curve as XD-Violence's code computes it, and macro AUC over the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import auc as trapezoid_area

@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from vadlib.evaluate.table import html_page, write_html
 from vadlib.runtime import save_figure

@@ -2,6 +2,7 @@
 goes down, the scores files hold one score per frame of every row, the same seed gives the same model,
 and bad inputs fail with the name of the store or parameter."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from vadlib.oneclass import score_luss, score_memae_cvae, score_stpa, train_luss, train_memae_cvae, train_stpa
 from vadlib.oneclass.train import load_checkpoint, save_checkpoint
+from vadlib.params import ConfigError
 from vadlib.scores import load_scores
 from vadlib.stores import StoreError, write_store
 
@@ -44,10 +46,12 @@ def toy(tmp_path_factory):
         "frames": lambda p, a: write_store(p, "frames", a, {"source": "toy", "fps": 25, "original_size": [H, W],
                                                              "stored_size": [H, W]}),
         "flow": lambda p, a: write_store(p, "flow", a, {"method": "exact", "parameters": {}}),
-        "inpainted": lambda p, a: write_store(p, "inpainted", a, {"model": "toy", "pretrained": False, "parameters": {}}),
+        "inpainted": lambda p, a: write_store(p, "inpainted", a,
+                                              {"model": "toy", "pretrained": False, "parameters": {}}),
         "masks": lambda p, a: write_store(p, "masks", a, {"generator": "toy", "parameters": {}}),
-        "features": lambda p, a: write_store(p, "features", a, {"extractor": "toy", "weights": "none", "pretrained": False,
-                                                                 "snippet_len": 16, "preprocessing": {}}),
+        "features": lambda p, a: write_store(p, "features", a, {"extractor": "toy", "weights": "none",
+                                                                 "pretrained": False, "snippet_len": 16,
+                                                                 "preprocessing": {}}),
     }
     d = {k: [] for k in ("frames", "flow", "inpainted", "masks", "mixup", "features", "inpainted_features")}
     for i in range(3):
@@ -120,8 +124,9 @@ def test_luss_trains_scores_and_is_deterministic(toy):
     train_luss(d["frames"], str(root / "c.pt"), {**short, "seed": 1}, "cpu")
     a, b, c = (load_checkpoint(root / f"{n}.pt", "luss") for n in "abc")
     assert a["history"] == b["history"]
-    assert all(torch.equal(a["state"]["model"][k], b["state"]["model"][k]) for k in a["state"]["model"])
-    assert not all(torch.equal(a["state"]["model"][k], c["state"]["model"][k]) for k in a["state"]["model"])
+    a, b, c = (ckpt["state_dicts"]["model"] for ckpt in (a, b, c))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_memae_cvae_trains_and_scores(toy):
@@ -165,13 +170,13 @@ def test_stpa_scores_file_notes_a_collapsed_discriminator(toy, tmp_path):
     extra = load_checkpoint(path, "stpa")["extra"]
     assert extra["semantic_features_pretrained"] is False and 0 <= extra["discriminator_train_accuracy"] <= 1
     # a discriminator whose output layer is zero gives sigmoid(bias) to every frame
-    ckpt = torch.load(path, weights_only=False)
-    ckpt["state"]["discriminator"]["net.2.weight"].zero_()
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dicts"]["discriminator"]["net.2.weight"].zero_()
     torch.save(ckpt, path)
     with pytest.warns(RuntimeWarning, match="collapsed discriminator"):
         score_stpa(str(path), test["frames"], test["flow"], test["features"], str(tmp_path / "st.npz"), params, "cpu")
     rows, meta = load_scores(tmp_path / "st.npz")
-    value = float(torch.sigmoid(ckpt["state"]["discriminator"]["net.2.bias"])[0])
+    value = float(torch.sigmoid(ckpt["state_dicts"]["discriminator"]["net.2.bias"])[0])
     assert all(np.allclose(v, value) for v in rows["discriminator"].values())
     assert "collapsed discriminator" in meta["notes"]["discriminator"]
     assert "without pretrained weights" in meta["notes"]["discriminator"]      # the toy features are untrained
@@ -181,7 +186,7 @@ def test_stpa_scores_file_notes_a_collapsed_discriminator(toy, tmp_path):
 
 def test_bad_inputs_name_the_store_or_parameter(toy, tmp_path):
     root, d, test = toy
-    with pytest.raises(KeyError, match="epoch"):
+    with pytest.raises(ConfigError, match="luss.epoch"):
         train_luss(d["frames"], str(tmp_path / "x.pt"), {**TINY, "epoch": 1}, "cpu")
     with pytest.raises(ValueError, match="multiple of 8"):
         train_luss(d["frames"], str(tmp_path / "x.pt"), {**TINY, "clip_len": 12}, "cpu")
@@ -192,10 +197,36 @@ def test_bad_inputs_name_the_store_or_parameter(toy, tmp_path):
                         {"method": "x", "parameters": {}})
     with pytest.raises(StoreError, match="short.zarr: axis 'time' has size 5, expected 23"):
         train_memae_cvae(d["frames"][:1], [str(short)], str(tmp_path / "x.pt"), TINY, "cpu")
-    save_checkpoint(tmp_path / "luss.pt", "luss", {}, TINY)
+    save_checkpoint(tmp_path / "luss.pt", {}, method="luss", protocol="oneclass", params=TINY, pretrained=False)
     with pytest.raises(ValueError, match="'method' is 'luss', expected 'stpa'"):
         score_stpa(str(tmp_path / "luss.pt"), test["frames"], test["flow"], test["features"], str(tmp_path / "s.npz"),
                    TINY, "cpu")
     with pytest.raises(StoreError, match="no such frames store"):
         train_luss([str(tmp_path / "missing.zarr")], str(tmp_path / "x.pt"), TINY, "cpu")
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_checkpoint_round_trips_with_weights_only_and_refuses_the_older_layout(tmp_path):
+    net = torch.nn.Conv3d(1, 2, 3)
+    history = {"train": [{"loss": 1.0, "vcr": 0.5}]}
+    extra = {"flow_scale": np.float32(2.5), "component_stats": {"a": {"mean": np.float64(0.1)}}, "size": (32, 32)}
+    save_checkpoint(tmp_path / "m.pt", {"model": net}, method="luss", protocol="oneclass", params=TINY,
+                    pretrained=False, history=history, extra=extra)
+    raw = torch.load(tmp_path / "m.pt", weights_only=True)
+    ckpt = load_checkpoint(tmp_path / "m.pt", "luss", "oneclass")
+    assert ckpt["history"] == history and ckpt["params"] == TINY and ckpt["model_args"] == {}
+    assert ckpt["extra"] == {"flow_scale": 2.5, "component_stats": {"a": {"mean": 0.1}}, "size": [32, 32]}
+    assert all(torch.equal(ckpt["state_dicts"]["model"][k], v) for k, v in net.state_dict().items())
+    assert json.loads((tmp_path / "m.json").read_text()) == {k: v for k, v in raw.items() if k != "state_dicts"}
+    with pytest.raises(ValueError, match="field 'protocol' is 'oneclass', expected 'weak'"):
+        load_checkpoint(tmp_path / "m.pt", "luss", "weak")
+    # the one-class layout before: weights under "state", the sidecar m.json, numpy values in the metadata
+    old = {"method": "luss", "protocol": "oneclass", "pretrained": False, "params": TINY, "extra": {}, "history": {},
+           "state": {"model": net.state_dict()}}
+    torch.save(old, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"old\.pt: written by an older checkpoint layout \(vadlib\.oneclass"):
+        load_checkpoint(tmp_path / "old.pt", "luss")
+    torch.save({**old, "extra": {"flow_scale": np.float32(2.5)}}, tmp_path / "old2.pt")
+    with pytest.raises(ValueError, match=r"old2\.pt: cannot be read with torch\.load\(weights_only=True\)"
+                                         r".*an older layout"):
+        load_checkpoint(tmp_path / "old2.pt", "luss")

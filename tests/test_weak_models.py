@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
+from vadlib.training import save_checkpoint
 from vadlib.weak import losses
-from vadlib.weak.checkpoint import load_model, save_model
+from vadlib.weak.checkpoint import load_model
 from vadlib.weak.lanet import LANet, gaussian_prior
 from vadlib.weak.mlp import SnippetMLP
 from vadlib.weak.mtvae import ABNORMAL, MTVAE, NORMAL
@@ -158,7 +161,7 @@ def test_mtvae_shapes_and_gradients():
 
 
 @pytest.mark.parametrize("encoder, decoder", [
-    ((1024, 512, 256), [512, 1024, 2048]),                  # Arch1: "the reverse layout of the encoder: [512, 1024, 2048]"
+    ((1024, 512, 256), [512, 1024, 2048]),  # Arch1: "the reverse layout of the encoder: [512, 1024, 2048]"
     ((1024, 512, 256, 128), [256, 512, 1024, 2048]),        # Arch2
     ((1024, 512, 512, 256, 256), [256, 512, 512, 1024, 2048]),   # Arch3
 ])
@@ -171,14 +174,31 @@ def test_mtvae_architectures_mirror_the_encoder(encoder, decoder):
         assert model.decoders[which][0].in_features == encoder[-1]
 
 
-def test_checkpoint_round_trip(tmp_path):
+def test_checkpoint_round_trip_loads_with_weights_only(tmp_path):
     model = SnippetMLP(D, hidden=(8,))
-    args = {"dim": D, "hidden": [8], "dropout": 0.6}
-    save_model(tmp_path / "m.pt", model, "mlp", args, {"epochs": 1}, pretrained=True, history=[{"loss": 1.0}])
+    args = {"dim": D, "hidden": (8,), "dropout": 0.6}
+    extra = {"train_videos": ("v0", "v1"), "best_epoch": np.int64(3), "auc": np.float32(0.5), "rows": np.arange(3)}
+    save_checkpoint(tmp_path / "m.pt", {"model": model}, method="mlp", protocol="weak", params={"epochs": 1},
+                    pretrained=True, history=[{"loss": 1.0}], model_args=args, extra=extra)
+    raw = torch.load(tmp_path / "m.pt", weights_only=True)            # tensors and plain values only
+    assert set(raw) == {"format", "method", "protocol", "params", "pretrained", "model_args", "history", "extra",
+                        "state_dicts"}
+    assert raw["extra"] == {"train_videos": ["v0", "v1"], "best_epoch": 3, "auc": 0.5, "rows": [0, 1, 2]}
+    assert type(raw["extra"]["best_epoch"]) is int and raw["model_args"]["hidden"] == [8]
     back, ckpt = load_model(tmp_path / "m.pt", kind="mlp")
-    assert ckpt["pretrained"] is True and ckpt["config"] == {"epochs": 1}
-    assert (tmp_path / "m.pt.json").exists()
+    assert ckpt["pretrained"] is True and ckpt["params"] == {"epochs": 1} and ckpt["protocol"] == "weak"
+    sidecar = json.loads((tmp_path / "m.json").read_text())            # everything but the weights
+    assert sidecar == {k: v for k, v in raw.items() if k != "state_dicts"}
     x = torch.rand(1, 3, 1, D)
     torch.testing.assert_close(back(x)["scores"], model.eval()(x)["scores"])
-    with pytest.raises(ValueError, match="field 'kind' is 'mlp', expected 'rtfm'"):
+    with pytest.raises(ValueError, match="field 'method' is 'mlp', expected 'rtfm'"):
         load_model(tmp_path / "m.pt", kind="rtfm")
+
+
+def test_a_checkpoint_of_the_older_layout_is_refused(tmp_path):
+    model = SnippetMLP(D, hidden=(8,))
+    old = {"format": 1, "kind": "mlp", "model_args": {"dim": D, "hidden": [8], "dropout": 0.6}, "config": {},
+           "pretrained": False, "state_dict": model.state_dict()}
+    torch.save(old, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"old\.pt: written by an older checkpoint layout \(vadlib\.weak"):
+        load_model(tmp_path / "old.pt")

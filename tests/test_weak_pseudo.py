@@ -13,6 +13,7 @@ from vadlib.weak.data import read_features, read_pseudo_index
 from vadlib.weak.mtvae import ABNORMAL, MTVAE, NORMAL
 from vadlib.weak.pseudo import copies_per_video, pseudo_video, transform
 from vadlib.weak.score import snippet_scores
+
 from weak_synthetic import write_dataset
 
 BASE = {"feature_dim": 32, "segments": 8}
@@ -34,12 +35,12 @@ def test_mtvae_trains_on_the_baselines_abnormal_snippets(trained):
     assert history[-1]["loss"] < history[0]["loss"]
     _, ckpt = load_model(root / "mtvae.pt", kind="mtvae")
     baseline, _ = load_model(root / "mlp.pt")
-    for video, chosen in ckpt["abnormal_snippets"].items():
+    for video, chosen in ckpt["extra"]["abnormal_snippets"].items():
         assert labels[video] == 1
         scores = snippet_scores(baseline, read_features(feats[video], 32))
         assert chosen == np.flatnonzero(scores > 0.5).tolist()
-    assert sorted(ckpt["normal_videos"]) == sorted(v for v in feats if labels[v] == 0)
-    assert ckpt["pretrained"] is True and ckpt["config"]["encoder"] == [16, 8]
+    assert sorted(ckpt["extra"]["normal_videos"]) == sorted(v for v in feats if labels[v] == 0)
+    assert ckpt["pretrained"] is True and ckpt["params"]["encoder"] == [16, 8]
     assert ckpt["model_args"]["decoder"] == [16]                     # the encoder's reverse
 
 
@@ -57,7 +58,7 @@ def test_mtvae_batches_count_snippets_with_all_their_crops(trained, tmp_path, mo
                 device="cpu")
     crops = read_features(next(iter(feats.values())), 32).shape[1]
     _, ckpt = load_model(tmp_path / "m.pt")
-    chosen = [len(v) for v in ckpt["abnormal_snippets"].values()]
+    chosen = [len(v) for v in ckpt["extra"]["abnormal_snippets"].values()]
     assert crops == 2 and all(n == 3 * crops for n, _ in sizes)        # 3 snippets x 2 crops of a normal video
     assert {a for _, a in sizes} <= {min(3, c) * crops for c in chosen}
 
@@ -66,12 +67,12 @@ def test_mtvae_leaves_out_the_videos_the_baseline_held_out(trained, tmp_path):
     root, feats, labels, _ = trained
     train_baseline(feats, labels, str(tmp_path / "mlp.pt"),
                    {**BASE, "hidden": [16], "epochs": 20, "batch_size": 8, "refit": False}, device="cpu")
-    held = set(load_model(tmp_path / "mlp.pt")[1]["val_videos"])
+    held = set(load_model(tmp_path / "mlp.pt")[1]["extra"]["val_videos"])
     assert held
     train_mtvae(feats, labels, str(tmp_path / "mlp.pt"), str(tmp_path / "m.pt"), MTVAE_PARAMS, device="cpu")
-    _, ckpt = load_model(tmp_path / "m.pt")
-    assert set(ckpt["held_out_videos"]) == held
-    assert not held & (set(ckpt["normal_videos"]) | set(ckpt["abnormal_snippets"]))
+    extra = load_model(tmp_path / "m.pt")[1]["extra"]
+    assert set(extra["held_out_videos"]) == held
+    assert not held & (set(extra["normal_videos"]) | set(extra["abnormal_snippets"]))
 
 
 def test_mtvae_needs_abnormal_snippets(trained):
@@ -151,5 +152,5 @@ def test_detector_trains_with_pseudo_videos(trained, tmp_path):
                     {**MTVAE_PARAMS, "sample_ratio": 1.0}, device="cpu")
     params = {**BASE, "hidden": 8, "classifier": [8], "steps": 2, "batch_size": 4}
     train_rtfm(feats, labels, str(tmp_path / "r.pt"), params, device="cpu", pseudo_index=str(tmp_path / "index.csv"))
-    _, ckpt = load_model(tmp_path / "r.pt")
-    assert ckpt["pseudo_videos"] == len(feats) and ckpt["pseudo_index"] == str(tmp_path / "index.csv")
+    extra = load_model(tmp_path / "r.pt")[1]["extra"]
+    assert extra["pseudo_videos"] == len(feats) and extra["pseudo_index"] == str(tmp_path / "index.csv")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,11 +11,13 @@ from sklearn.metrics import roc_auc_score
 
 from vadlib.scores import load_scores
 from vadlib.snippets import snippets_to_frames
+from vadlib.training import fit
 from vadlib.weak import score_detector, train_baseline, train_lanet, train_rtfm
 from vadlib.weak.checkpoint import load_model
 from vadlib.weak.data import read_features
 from vadlib.weak.score import snippet_scores
-from vadlib.weak.train import SelectionSet, fit
+from vadlib.weak.train import SelectionSet, fit_steps
+
 from weak_synthetic import snippet_auc, write_dataset
 
 BASE = {"feature_dim": 32, "segments": 8}
@@ -41,7 +45,7 @@ def test_detector_learns_separable_features(kind, data, tmp_path):
     history = train(feats, labels, str(tmp_path / f"{kind}.pt"), params, device="cpu")
     assert history[-1]["loss"] < history[0]["loss"]
     model, ckpt = load_model(tmp_path / f"{kind}.pt", kind=kind)
-    assert ckpt["pretrained"] is False and ckpt["config"]["seed"] == 0
+    assert ckpt["pretrained"] is False and ckpt["params"]["seed"] == 0
     assert snippet_auc(model, test_feats, truths, 32) > 0.8
 
 
@@ -59,7 +63,7 @@ def test_lanet_training_follows_eq_11_the_prior_and_the_dynamics_ranking(data, t
         assert h["loss"] == pytest.approx(h["mil"] + h["rank"] + h["align"], rel=1e-5)
         assert h["rank"] >= 0.0
     model, ckpt = load_model(tmp_path / "lanet.pt", kind="lanet")
-    assert ckpt["pretrained"] is False and ckpt["config"]["seed"] == 0
+    assert ckpt["pretrained"] is False and ckpt["params"]["seed"] == 0
     assert snippet_auc(model, test_feats, truths, 32) > 0.8
     # eq. 8 did its job: abnormal test bags accumulate far more score dynamics (eq. 7) than normal ones
     acc = {0: [], 1: []}
@@ -84,17 +88,17 @@ def test_baseline_selects_epochs_on_a_fifth_then_refits_on_every_video(data, tmp
     params = {**PARAMS["mlp"][1], "epochs": 5}
     history = train_baseline(feats, labels, str(tmp_path / "m.pt"), params, device="cpu")
     _, ckpt = load_model(tmp_path / "m.pt")
-    sel = ckpt["selection"]
+    sel = ckpt["extra"]["selection"]
     assert len(sel["val_videos"]) == 4 and len(sel["train_videos"]) == 16       # 1/5 of each label held out
     assert sum(labels[v] for v in sel["val_videos"]) == 2                         # 2 of the 8 abnormal videos
     best = min(sel["history"], key=lambda h: h["val_loss"])["epoch"]
     assert sel["best_epoch"] == best and all("val_loss" in h for h in sel["history"])
     # the final model saw every training video, for the selected number of epochs
-    assert sorted(ckpt["train_videos"]) == sorted(feats) and ckpt["val_videos"] == []
+    assert sorted(ckpt["extra"]["train_videos"]) == sorted(feats) and ckpt["extra"]["val_videos"] == []
     assert len(history) == best + 1 and "val_loss" not in history[-1]
     # refit off: the selection run's model (best epoch restored) is the final one, and says what it held out
     train_baseline(feats, labels, str(tmp_path / "n.pt"), {**params, "refit": False}, device="cpu")
-    _, kept = load_model(tmp_path / "n.pt")
+    kept = load_model(tmp_path / "n.pt")[1]["extra"]
     assert sorted(kept["val_videos"]) == sorted(sel["val_videos"]) and len(kept["train_videos"]) == 16
 
 
@@ -106,10 +110,10 @@ def test_rtfm_best_test_selection_keeps_the_step_of_best_test_auc(data, tmp_path
         train_rtfm(feats, labels, str(tmp_path / "x.pt"), params, device="cpu")
     train_rtfm(feats, labels, str(tmp_path / "r.pt"), params, device="cpu", test=SelectionSet(test_feats, frame_truth))
     model, ckpt = load_model(tmp_path / "r.pt")
-    checks = ckpt["selection"]["checks"]
+    checks = ckpt["extra"]["selection"]["checks"]
     assert [c["step"] for c in checks] == [6, 9, 12]                 # every 3 steps after step 4
     best = max(checks, key=lambda c: c["test_auc"])
-    assert ckpt["selection"]["step"] == best["step"]
+    assert ckpt["extra"]["selection"]["step"] == best["step"]
     # the saved weights are those of that step: their test AUC is the recorded one
     scores = np.concatenate([snippets_to_frames(snippet_scores(model, read_features(test_feats[v], 32)),
                                                 len(frame_truth[v])) for v in test_feats])
@@ -124,7 +128,7 @@ def test_rtfm_best_test_selection_keeps_the_step_of_best_test_auc(data, tmp_path
                    test=SelectionSet(test_feats, frame_truth))
 
 
-def test_fit_restores_the_best_epoch():
+def test_fit_steps_restores_the_best_epoch():
     model = torch.nn.Linear(2, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     states, values = [], iter([3.0, 1.0, 2.0])
@@ -134,10 +138,31 @@ def test_fit_restores_the_best_epoch():
         return next(values)
 
     batches = iter(lambda: torch.ones(4, 2), None)
-    history = fit(model, lambda x: (model(x).pow(2).mean(), {}), batches, steps=6, steps_per_epoch=2,
-                  optimizer=opt, validate=validate)
+    history, best = fit_steps(model, lambda x: (model(x).pow(2).mean(), {}), batches, steps=6, steps_per_epoch=2,
+                              optimizer=opt, validate=validate)
     assert [h["val_loss"] for h in history] == [3.0, 1.0, 2.0] and [h["step"] for h in history] == [2, 4, 6]
+    assert best.checks == [{"step": 2, "value": 3.0}, {"step": 4, "value": 1.0}, {"step": 6, "value": 2.0}]
     torch.testing.assert_close(model.state_dict()["weight"], states[1]["weight"])
+
+
+def test_the_shared_loop_records_epochs_and_calls_its_hooks():
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    steps, lrs = [], []
+
+    def after_epoch(epoch, step, means):
+        lrs.append(opt.param_groups[0]["lr"])                          # before the scheduler steps
+        return {"epoch": epoch, "step": step, **means}
+
+    history = fit(model, lambda x: (model(x).pow(2).mean(), {"part": 1.0}), opt,
+                  lambda epoch: [torch.ones(4, 2)] * (epoch + 1), 3, "toy", scheduler=scheduler,
+                  after_step=steps.append, after_epoch=after_epoch)
+    assert [(h["epoch"], h["step"], h["part"]) for h in history] == [(0, 1, 1.0), (1, 3, 1.0), (2, 6, 1.0)]
+    assert steps == [1, 2, 3, 4, 5, 6] and lrs == [0.1, 0.05, 0.025] and not model.training
+    with pytest.raises(FloatingPointError, match="toy: the loss became nan in epoch 2"):
+        fit(model, lambda x: (model(x).sum() * (x.sum() if len(x) == 2 else 0.0), {}), opt,
+            lambda epoch: [torch.ones(1, 2)] if epoch == 0 else [torch.full((2, 2), math.nan)], 3, "toy")
 
 
 def test_training_is_deterministic(data, tmp_path):
@@ -145,7 +170,7 @@ def test_training_is_deterministic(data, tmp_path):
     params = {**PARAMS["rtfm"][1], "steps": 4}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         train_rtfm(feats, labels, str(tmp_path / f"{name}.pt"), {**params, "seed": seed}, device="cpu")
-    a, b, c = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "abc")
+    a, b, c = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dicts"]["model"] for n in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 

@@ -60,7 +60,8 @@ default) and ``combined_minmax``.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ from vadlib.oneclass.errors import frame_errors
 from vadlib.oneclass.params import SHARED, resolve
 from vadlib.oneclass.rescalings import minmax, rescaling
 from vadlib.oneclass.score import batches, combine, save_rows, to_frames
-from vadlib.oneclass.train import fit, load_checkpoint, save_checkpoint
+from vadlib.oneclass.train import PROTOCOL, fit, load_checkpoint, save_checkpoint
 from vadlib.runtime import progress, seed_everything, torch_device
 
 METHOD = "luss"
@@ -219,7 +220,7 @@ def train_luss(frame_paths: list[str], out_model: str, params: dict[str, Any], d
     start = time.perf_counter()
     history = fit(model, lambda b: luss_loss(model, b[0], b[2], p["loss_weights"], prp_clips=b[1]),
                   optimizer, epoch, p["epochs"], METHOD, windows.n_batches(p["batch"]))
-    save_checkpoint(out_model, METHOD, {"model": model}, p,
+    save_checkpoint(out_model, {"model": model}, method=METHOD, protocol=PROTOCOL, params=p, pretrained=False,
                     extra={"train_seconds": time.perf_counter() - start, "train_windows": len(windows),
                            "videos": len(videos)}, history={"train": history})
     return history
@@ -266,7 +267,7 @@ def score_luss(model: str, test_frame_paths: dict[str, str], out_scores: str, pa
                device: str = "auto") -> dict[str, dict[str, np.ndarray]]:
     """Score every test video with a trained LUSS-AE; write ``out_scores`` (rows in the module docstring)."""
     require_split(test_frame_paths, "test", out_scores)
-    ckpt = load_checkpoint(model, METHOD)
+    ckpt = load_checkpoint(model, METHOD, PROTOCOL)
     p = resolve(params, DEFAULTS, METHOD)
     trained = resolve(ckpt["params"], DEFAULTS, METHOD)
     if p["error"] not in MEASURES:
@@ -274,7 +275,7 @@ def score_luss(model: str, test_frame_paths: dict[str, str], out_scores: str, pa
     rescale = rescaling(p["rescaling"])
     dev = torch_device(device)
     net = _build(trained)
-    net.load_state_dict(ckpt["state"]["model"])
+    net.load_state_dict(ckpt["state_dicts"]["model"])
     net.to(dev).eval()
     size = parse_size(trained["size"])
     rows: dict[str, dict[str, np.ndarray]] = {}

@@ -54,15 +54,14 @@ import torch
 
 from vadlib.data.manifest import require_split
 from vadlib.oneclass.ae3d import check_geometry
-from vadlib.oneclass.clips import (FlowSource, FrameSource, Windows, clip_indices, flow_scale, parse_size,
-                                   window_starts)
+from vadlib.oneclass.clips import FlowSource, FrameSource, Windows, clip_indices, flow_scale, parse_size, window_starts
 from vadlib.oneclass.cvae import FlowCVAE, condition_flow_indices, cvae_loss, cvae_objective
 from vadlib.oneclass.errors import mse
 from vadlib.oneclass.memae import MultiLevelMemAE, memae_loss, memae_objective
 from vadlib.oneclass.params import SHARED, resolve
 from vadlib.oneclass.rescalings import minmax
 from vadlib.oneclass.score import batches, save_rows, to_frames
-from vadlib.oneclass.train import fit, load_checkpoint, save_checkpoint
+from vadlib.oneclass.train import PROTOCOL, fit, load_checkpoint, save_checkpoint
 from vadlib.runtime import progress, seed_everything, torch_device
 
 METHOD = "memae_cvae"
@@ -251,7 +250,8 @@ def train_memae_cvae(frame_paths: list[str], flow_paths: list[str], out_model: s
             comps[name].append(values)
     stats = {c: {"mean": float(np.concatenate(v).mean()), "std": float(np.concatenate(v).std())}
              for c, v in comps.items()}
-    save_checkpoint(out_model, METHOD, {"memae": memae, "cvae": cvae}, p,
+    save_checkpoint(out_model, {"memae": memae, "cvae": cvae}, method=METHOD, protocol=PROTOCOL, params=p,
+                    pretrained=False,
                     extra={"flow_scale": scale, "component_stats": stats, "train_seconds": train_seconds,
                            "train_windows": len(windows), "videos": len(data.frames)}, history=history)
     return history
@@ -287,7 +287,7 @@ def score_memae_cvae(model: str, test_frame_paths: dict[str, str], test_flow_pat
                      out_scores: str, params: dict[str, Any], device: str = "auto") -> dict[str, dict[str, np.ndarray]]:
     """Score every test video; write ``out_scores`` with rows reconstruction, prediction, compactness, combined."""
     require_split(test_frame_paths, "test", out_scores)
-    ckpt = load_checkpoint(model, METHOD)
+    ckpt = load_checkpoint(model, METHOD, PROTOCOL)
     p = resolve(params, DEFAULTS, METHOD)
     _check(p)
     trained = resolve(ckpt["params"], DEFAULTS, METHOD)
@@ -296,8 +296,8 @@ def score_memae_cvae(model: str, test_frame_paths: dict[str, str], test_flow_pat
         raise ValueError(f"{METHOD}: no flow store for test videos {missing}")
     dev = torch_device(device)
     memae, cvae = _build(trained)
-    memae.load_state_dict(ckpt["state"]["memae"])
-    cvae.load_state_dict(ckpt["state"]["cvae"])
+    memae.load_state_dict(ckpt["state_dicts"]["memae"])
+    cvae.load_state_dict(ckpt["state_dicts"]["cvae"])
     memae.to(dev).eval()
     cvae.to(dev).eval()
     scale = float(ckpt["extra"]["flow_scale"])
@@ -306,7 +306,8 @@ def score_memae_cvae(model: str, test_frame_paths: dict[str, str], test_flow_pat
     rows: dict[str, dict[str, np.ndarray]] = {c: {} for c in (*COMPONENTS, "combined")}
     videos = list(test_frame_paths)
     for video in progress(videos, desc=f"{METHOD}: score", unit="video"):
-        data = _Data([test_frame_paths[video]], [test_flow_paths[video]], {**trained, "preload": p["preload"]}, desc=None)
+        data = _Data([test_frame_paths[video]], [test_flow_paths[video]], {**trained, "preload": p["preload"]},
+                     desc=None)
         n = len(data.frames[0])
         starts = window_starts(n, L + 1, p["test_stride"])
         parts: dict[str, list] = {c: [] for c in COMPONENTS}

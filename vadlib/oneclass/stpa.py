@@ -64,13 +64,21 @@ from torch import nn
 
 from vadlib.data.manifest import require_split
 from vadlib.oneclass.ae3d import Conv3dAE, check_geometry
-from vadlib.oneclass.clips import (FlowSource, FrameSource, Windows, clip_indices, flow_scale, mask_flags,
-                                   parse_size, window_starts)
+from vadlib.oneclass.clips import (
+    FlowSource,
+    FrameSource,
+    Windows,
+    clip_indices,
+    flow_scale,
+    mask_flags,
+    parse_size,
+    window_starts,
+)
 from vadlib.oneclass.errors import mean_squared, psnr
 from vadlib.oneclass.params import SHARED, resolve
 from vadlib.oneclass.rescalings import minmax
 from vadlib.oneclass.score import batches, save_rows, to_frames
-from vadlib.oneclass.train import fit, load_checkpoint, save_checkpoint
+from vadlib.oneclass.train import PROTOCOL, fit, load_checkpoint, save_checkpoint
 from vadlib.runtime import progress, seed_everything, torch_device
 from vadlib.snippets import SNIPPET_LEN, snippets_to_frames
 from vadlib.stores import StoreError, open_store
@@ -246,7 +254,8 @@ def train_stpa(frame_paths: list[str], flow_paths: list[str], inpainted_paths: l
 
     history["discriminator"], check = train_discriminator(disc, normal_feats, pseudo_feats, p, rng, dev)
     pretrained = _features_pretrained(feature_paths + inpainted_feature_paths)
-    save_checkpoint(out_model, METHOD, {"spatial": spatial, "temporal": temporal, "discriminator": disc}, p,
+    save_checkpoint(out_model, {"spatial": spatial, "temporal": temporal, "discriminator": disc}, method=METHOD,
+                    protocol=PROTOCOL, params=p, pretrained=False,
                     extra={"flow_scale": scale, "feature_dim": int(normal_feats.shape[1]),
                            "semantic_features": p["semantic_features"], "semantic_features_pretrained": pretrained,
                            "normal_snippets": len(normal_feats), "pseudo_snippets": len(pseudo_feats),
@@ -348,7 +357,7 @@ def score_stpa(model: str, test_frame_paths: dict[str, str], test_flow_paths: di
                device: str = "auto") -> dict[str, dict[str, np.ndarray]]:
     """Score every test video; write ``out_scores`` (rows and notes in the module docstring)."""
     require_split(test_frame_paths, "test", out_scores)
-    ckpt = load_checkpoint(model, METHOD)
+    ckpt = load_checkpoint(model, METHOD, PROTOCOL)
     p = resolve(params, DEFAULTS, METHOD)
     trained = resolve(ckpt["params"], DEFAULTS, METHOD)
     for name, paths in (("flow", test_flow_paths), ("features", test_feature_paths)):
@@ -359,7 +368,7 @@ def score_stpa(model: str, test_frame_paths: dict[str, str], test_flow_paths: di
     extra = ckpt["extra"]
     spatial, temporal, disc = _build(trained, int(extra["feature_dim"]))
     for net, key in ((spatial, "spatial"), (temporal, "temporal"), (disc, "discriminator")):
-        net.load_state_dict(ckpt["state"][key])
+        net.load_state_dict(ckpt["state_dicts"][key])
         net.to(dev).eval()
     size, L, scale = parse_size(trained["size"]), trained["clip_len"], float(extra["flow_scale"])
     rows: dict[str, dict[str, np.ndarray]] = {r: {} for r in

@@ -9,7 +9,8 @@ features instead), and the snippet scores become frame scores through
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from vadlib.data.manifest import require_split
 from vadlib.runtime import progress, torch_device
 from vadlib.scores import save_scores
 from vadlib.snippets import snippets_to_frames
+from vadlib.stores import open_store
 from vadlib.weak.checkpoint import load_model
 from vadlib.weak.data import features_pretrained, read_features, reduce_crops
 
@@ -39,9 +41,11 @@ def snippet_scores(model: nn.Module, x: np.ndarray, device: torch.device | str =
 def frame_scores(model: nn.Module, path: str | os.PathLike, dim: int, crops: str, n_frames: int,
                  device: torch.device | str = "cpu") -> np.ndarray:
     """Frame scores ``[n_frames]`` of one test video's features store, as a model trained with ``crops``
-    sees them (:func:`snippet_scores`, then :func:`vadlib.snippets.snippets_to_frames`)."""
+    sees them (:func:`snippet_scores`, then :func:`vadlib.snippets.snippets_to_frames` by the snippet
+    rule the store's features were cut by, its ``tail`` attribute)."""
     scores = snippet_scores(model, reduce_crops(read_features(path, dim), crops), device)
-    return snippets_to_frames(scores, int(n_frames))
+    tail = open_store(path, "features").attrs.get("tail", "pad")  # stores older than the tail rule: pad
+    return snippets_to_frames(scores, int(n_frames), tail=tail)
 
 
 def score_detector(model_path: str | os.PathLike, test_features: Mapping[str, str], n_frames: Mapping[str, int],
@@ -61,18 +65,18 @@ def score_detector(model_path: str | os.PathLike, test_features: Mapping[str, st
         raise KeyError(f"{out_scores}: no frame count for test videos {missing[:5]}")
     dev = torch_device(device)
     model, ckpt = load_model(model_path, dev)
-    if ckpt["kind"] not in DETECTORS:
-        raise ValueError(f"{model_path}: field 'kind' is {ckpt['kind']!r}, not a detector {DETECTORS}")
-    dim, crops = int(ckpt["model_args"]["dim"]), ckpt["config"].get("crops", "all")
+    if ckpt["method"] not in DETECTORS:
+        raise ValueError(f"{model_path}: field 'method' is {ckpt['method']!r}, not a detector {DETECTORS}")
+    dim, crops = int(ckpt["model_args"]["dim"]), ckpt["params"].get("crops", "all")
     rows: dict[str, np.ndarray] = {}
     for video in progress(list(test_features), desc=f"scoring {method}", unit="video"):
         rows[video] = frame_scores(model, test_features[video], dim, crops, n_frames[video], dev)
-    selection = ckpt["config"].get("selection", "final")
+    selection = ckpt["params"].get("selection", "final")
     meta = {"method": method, "protocol": "weak", "pretrained": features_pretrained(test_features),
-            "params": dict(params) if params is not None else ckpt["config"], "model": str(model_path),
-            "kind": ckpt["kind"], "selection": selection}
+            "params": dict(params) if params is not None else ckpt["params"], "model": str(model_path),
+            "kind": ckpt["method"], "selection": selection}
     if selection == "best_test":
-        step = (ckpt.get("selection") or {}).get("step")
+        step = (ckpt["extra"].get("selection") or {}).get("step")
         meta["note"] = (f"weights of the step of best test AUC (step {step}; rtfm.selection best_test, the "
                         "published code's protocol): selected on the test labels, for comparison only")
     save_scores(out_scores, {method: rows}, meta)

@@ -1,4 +1,5 @@
-"""Training of the weakly supervised models: one shared loop and the stage functions.
+"""Training of the weakly supervised models: their steps on :func:`vadlib.training.fit`, and the
+stage functions.
 
 Stage functions (each one call from a workflow script):
 
@@ -13,10 +14,11 @@ add the pseudo videos to their training set; without it they train on the real v
 
 from __future__ import annotations
 
-import copy
+import itertools
 import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,70 +27,68 @@ from torch import nn
 
 from vadlib.data.manifest import require_split
 from vadlib.runtime import progress, seed_everything, torch_device
+from vadlib.training import BestState, fit, save_checkpoint
 from vadlib.weak import losses
-from vadlib.weak.checkpoint import build_model, load_model, save_model
+from vadlib.weak.checkpoint import PROTOCOL, build_model, load_model
 from vadlib.weak.config import LANetConfig, MLPConfig, MTVAEConfig, RTFMConfig, WeakConfig
-from vadlib.weak.data import (Batch, BagSet, BatchSampler, check_labels, features_pretrained, holdout,
-                              load_bags, read_features, reduce_crops, with_pseudo)
+from vadlib.weak.data import (
+    BagSet,
+    Batch,
+    BatchSampler,
+    check_labels,
+    features_pretrained,
+    holdout,
+    load_bags,
+    read_features,
+    reduce_crops,
+    with_pseudo,
+)
 from vadlib.weak.mtvae import ABNORMAL, NORMAL, mirrored_decoder
 from vadlib.weak.score import frame_scores, snippet_scores
 
 # ----------------------------------------------------------------------------------------------
-# The shared loop
+# Steps and validation
 # ----------------------------------------------------------------------------------------------
 
-def fit(model: nn.Module, step_loss: Callable[[Any], tuple[torch.Tensor, dict[str, float]]], batches: Iterator[Any],
-        steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        validate: Callable[[], float] | None = None, desc: str = "training",
-        validate_at: Callable[[int], bool] | None = None,
-        validations: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
-    """Run ``steps`` optimisation steps; returns one history record per epoch.
+def fit_steps(model: nn.Module, step_loss: Callable[[Any], tuple[torch.Tensor, dict[str, float]]],
+              batches: Iterator[Any], steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
+              scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+              validate: Callable[[], float] | None = None, desc: str = "training",
+              validate_at: Callable[[int], bool] | None = None) -> tuple[list[dict[str, float]], BestState | None]:
+    """Run ``steps`` optimisation steps of :func:`vadlib.training.fit`, as epochs of ``steps_per_epoch``
+    batches drawn from ``batches`` (the last epoch shorter where they do not divide); returns one
+    history record per epoch and the validation's :class:`~vadlib.training.BestState` (None without).
 
-    ``step_loss(batch)`` gives the loss of one batch drawn from ``batches`` and its named parts. After
-    every ``steps_per_epoch`` steps (and after the last) the epoch's mean loss is recorded and the
-    ``scheduler`` (if any) steps. ``validate()`` (if given) is evaluated after every epoch, or after
-    each step ``s`` (counted from 1) for which ``validate_at(s)`` holds; each value is appended to
-    ``validations`` (if given) as ``{"step", "value"}``, at epoch ends also recorded as the epoch's
-    ``val_loss``. The weights of the lowest validation value are restored at the end.
+    Each record holds the ``epoch`` (from 0), the ``step`` it ended at, the learning rate ``lr`` of
+    the epoch and the epoch's means. The ``scheduler`` (if any) steps after each epoch. ``validate()``
+    (if given) is evaluated after every epoch, or after each step ``s`` (counted from 1) for which
+    ``validate_at(s)`` holds; a value at an epoch's end is also recorded as its ``val_loss``. The
+    weights of the lowest validation value are restored at the end.
     """
-    history: list[dict[str, float]] = []
-    sums: dict[str, float] = {}
-    count, best, best_state = 0, math.inf, None
-    bar = progress(range(steps), desc=desc, unit="step")
-    for step in bar:
-        model.train()
-        loss, parts = step_loss(next(batches))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: the loss became {loss.item()} at step {step} ({parts})")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        for name, value in {"loss": loss.item(), **parts}.items():
-            sums[name] = sums.get(name, 0.0) + value
-        count += 1
-        epoch_end = (step + 1) % steps_per_epoch == 0 or step + 1 == steps
-        checked = None
-        if validate is not None and (validate_at(step + 1) if validate_at is not None else epoch_end):
-            checked = float(validate())
-            if validations is not None:
-                validations.append({"step": step + 1, "value": checked})
-            if checked < best:
-                best, best_state = checked, copy.deepcopy(model.state_dict())
-        if epoch_end:
-            record = {"epoch": len(history), "step": step + 1, "lr": optimizer.param_groups[0]["lr"],
-                      **{k: v / count for k, v in sums.items()}}
-            if scheduler is not None:
-                scheduler.step()
-            if checked is not None:
-                record["val_loss"] = checked
-            history.append(record)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
-            sums, count = {}, 0
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
+    best = BestState(model) if validate is not None else None
+
+    def length(epoch: int) -> int:
+        return min(steps_per_epoch, steps - epoch * steps_per_epoch)
+
+    def after_step(step: int) -> None:
+        if validate_at(step):
+            best.update(validate(), step)
+
+    def after_epoch(epoch: int, step: int, means: dict[str, float]) -> dict[str, Any]:
+        if best is not None and validate_at is None:
+            best.update(validate(), step)
+        record = {"epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"], **means}
+        if best is not None and best.checks and best.checks[-1]["step"] == step:
+            record["val_loss"] = best.checks[-1]["value"]
+        return record
+
+    history = fit(model, step_loss, optimizer, lambda epoch: itertools.islice(batches, length(epoch)),
+                  math.ceil(steps / steps_per_epoch), desc, length, scheduler=scheduler,
+                  after_step=after_step if best is not None and validate_at is not None else None,
+                  after_epoch=after_epoch)
+    if best is not None:
+        best.restore()
+    return history, best
 
 
 def _tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -200,9 +200,12 @@ def _fit_detector(spec: DetectorSpec, kind: str, cfg: Any, features: Mapping[str
             return step % cfg.eval_every == 0 and step > cfg.eval_after
 
     steps = spec.steps(cfg, sampler.steps_per_epoch) if epochs is None else epochs * sampler.steps_per_epoch
-    history = fit(model, lambda index: batch_loss(bags, index), iter(sampler), steps, sampler.steps_per_epoch,
-                  optimizer, spec.scheduler(optimizer, cfg) if spec.scheduler else None, validate,
-                  desc=f"training {kind}", validate_at=validate_at, validations=selection)
+    history, best = fit_steps(model, lambda index: batch_loss(bags, index), iter(sampler), steps,
+                              sampler.steps_per_epoch, optimizer,
+                              spec.scheduler(optimizer, cfg) if spec.scheduler else None, validate,
+                              desc=f"training {kind}", validate_at=validate_at)
+    if selection is not None and best is not None:
+        selection.extend(best.checks)
     return model, history, model_args
 
 
@@ -251,16 +254,17 @@ def _train_detector(kind: str, train_features: Mapping[str, str], labels: Mappin
             best = min(selection, key=lambda s: s["value"])
             extra.update(selection={"kind": "best_test", "step": best["step"], "test_auc": -best["value"],
                                     "checks": [{"step": s["step"], "test_auc": -s["value"]} for s in selection]})
-    save_model(out_model, model, kind, model_args, cfg.to_dict(), features_pretrained(train_features),
-               history=history, pseudo_videos=len(feats) - len([v for v in feats if v in train_features]),
-               pseudo_index=pseudo_index, **extra)
+    extra.update(pseudo_videos=len(feats) - len([v for v in feats if v in train_features]), pseudo_index=pseudo_index)
+    save_checkpoint(out_model, {"model": model}, method=kind, protocol=PROTOCOL, params=cfg.to_dict(),
+                    pretrained=features_pretrained(train_features), history=history, model_args=model_args,
+                    extra=extra)
     return history
 
 
 def train_baseline(train_features: Mapping[str, str], labels: Mapping[str, int], out_model: str,
                    params: Mapping[str, Any] | None = None, device: str = "auto",
                    pseudo_index: str | None = None) -> list[dict]:
-    """Train the baseline MLP on videos resampled to S segments; writes ``out_model`` (+ ``.json``).
+    """Train the baseline MLP on videos resampled to S segments; writes ``out_model`` (and its sidecar).
 
     ``val_fraction`` of the videos (of each label separately) are held out and the epoch of lowest
     validation BCE is selected (pseudo videos made from held-out videos are left out of that run); with
@@ -322,7 +326,7 @@ def abnormal_snippets(baseline_model: str, features: Mapping[str, str], threshol
                       device: torch.device) -> dict[str, np.ndarray]:
     """Indices of the snippets that the baseline scores above ``threshold``, per video (crop-averaged)."""
     model, ckpt = load_model(baseline_model, device, kind="mlp")
-    dim, crops = int(ckpt["model_args"]["dim"]), ckpt["config"].get("crops", "all")
+    dim, crops = int(ckpt["model_args"]["dim"]), ckpt["params"].get("crops", "all")
     chosen = {}
     for video in progress(list(features), desc="selecting abnormal snippets", unit="video"):
         scores = snippet_scores(model, reduce_crops(read_features(features[video], dim), crops), device)
@@ -332,7 +336,7 @@ def abnormal_snippets(baseline_model: str, features: Mapping[str, str], threshol
 
 def train_mtvae(train_features: Mapping[str, str], labels: Mapping[str, int], baseline_model: str,
                 out_model: str, params: Mapping[str, Any] | None = None, device: str = "auto") -> list[dict]:
-    """Train the MT-VAE (MT-VAE paper, sec. 3.2); writes ``out_model`` (+ ``.json``).
+    """Train the MT-VAE (MT-VAE paper, sec. 3.2); writes ``out_model`` (and its sidecar).
 
     Normal snippets: every snippet of the normal training videos. Abnormal snippets: the snippets of
     abnormal training videos that the baseline at ``baseline_model`` scores above ``threshold``. Each
@@ -348,7 +352,7 @@ def train_mtvae(train_features: Mapping[str, str], labels: Mapping[str, int], ba
     check_labels(train_features, labels)
     rng = seed_everything(cfg.seed)
     dev = torch_device(device)
-    held_out = set(load_model(baseline_model, "cpu", kind="mlp")[1].get("val_videos") or [])
+    held_out = set(load_model(baseline_model, "cpu", kind="mlp")[1]["extra"].get("val_videos") or [])
     usable = [v for v in train_features if v not in held_out]
     abnormal = [v for v in usable if int(labels[v]) == 1]
     chosen = abnormal_snippets(baseline_model, {v: train_features[v] for v in abnormal}, cfg.threshold, dev)
@@ -377,10 +381,11 @@ def train_mtvae(train_features: Mapping[str, str], labels: Mapping[str, int], ba
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
-    history = fit(model, step_loss, iter(sampler), cfg.epochs * sampler.steps_per_epoch, sampler.steps_per_epoch,
-                  optimizer, scheduler, desc="training mtvae")
-    save_model(out_model, model, "mtvae", model_args, cfg.to_dict(), features_pretrained(train_features),
-               history=history, baseline_model=str(baseline_model),
-               abnormal_snippets={v: idx.tolist() for v, idx in chosen.items()}, normal_videos=normal,
-               held_out_videos=sorted(held_out))
+    history, _ = fit_steps(model, step_loss, iter(sampler), cfg.epochs * sampler.steps_per_epoch,
+                           sampler.steps_per_epoch, optimizer, scheduler, desc="training mtvae")
+    save_checkpoint(out_model, {"model": model}, method="mtvae", protocol=PROTOCOL, params=cfg.to_dict(),
+                    pretrained=features_pretrained(train_features), history=history, model_args=model_args,
+                    extra={"baseline_model": str(baseline_model),
+                           "abnormal_snippets": {v: idx.tolist() for v, idx in chosen.items()},
+                           "normal_videos": normal, "held_out_videos": sorted(held_out)})
     return history

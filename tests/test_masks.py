@@ -7,6 +7,7 @@ import pytest
 
 from vadlib.masks import LamaMaskGenerator, check_masks_for_frames, lama_config, make_masks
 from vadlib.masks.objects import foreground, median_background
+from vadlib.params import ConfigError
 from vadlib.stores import StoreError, open_store, write_store
 
 FRAME_ATTRS = {"source": "test", "fps": 25, "original_size": [0, 0], "stored_size": [0, 0]}
@@ -88,9 +89,9 @@ def test_mixing_probabilities():
 
 def test_overrides_are_checked():
     assert lama_config("thin", {"irregular": {"max_width": 3}})["irregular"]["max_width"] == 3
-    with pytest.raises(KeyError, match="max_widht"):
+    with pytest.raises(ConfigError, match="masks.overrides.irregular.max_widht"):
         lama_config("thin", {"irregular": {"max_widht": 3}})
-    with pytest.raises(KeyError, match="preset"):
+    with pytest.raises(ConfigError, match="masks.preset"):
         lama_config("huge")
 
 
@@ -114,7 +115,7 @@ def test_make_masks_lama_store(tmp_path):
 
 def test_frame_prob_and_hold(tmp_path):
     _frames(tmp_path / "v.zarr", np.zeros((64, 32, 32, 3), np.uint8))
-    make_masks(tmp_path / "v.zarr", tmp_path / "m.zarr", {"frame_prob": 0.5, "hold": 4, "seed": 1})
+    make_masks(tmp_path / "v.zarr", tmp_path / "m.zarr", {"kind": "lama", "frame_prob": 0.5, "hold": 4, "seed": 1})
     masks = open_store(tmp_path / "m.zarr", "masks").read()
     blocks = masks.reshape(16, 4, 32, 32)
     assert all((b == b[0]).all() for b in blocks)  # one mask held over each block of 4 frames
@@ -178,5 +179,5 @@ def test_bad_params_fail(tmp_path):
     _frames(tmp_path / "v.zarr", np.zeros((4, 16, 16, 3), np.uint8))
     with pytest.raises(ValueError, match="masks.kind"):
         make_masks(tmp_path / "v.zarr", tmp_path / "m.zarr", {"kind": "segmentation"})
-    with pytest.raises(KeyError, match="frame_probability"):
+    with pytest.raises(ConfigError, match="masks.frame_probability"):
         make_masks(tmp_path / "v.zarr", tmp_path / "m.zarr", {"frame_probability": 1})

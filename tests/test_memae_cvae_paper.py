@@ -15,6 +15,7 @@ import yaml
 from vadlib.oneclass import memae_cvae as mc
 from vadlib.oneclass.cvae import FlowCVAE, condition_flow_indices, cvae_objective, gradient_loss
 from vadlib.oneclass.memae import MemAEOutput, MultiLevelMemAE, memae_objective
+from vadlib.params import ConfigError
 from vadlib.scores import load_scores
 from vadlib.stores import write_store
 
@@ -75,7 +76,7 @@ def test_memae_output_is_the_per_query_mean_over_memories():
     model = MultiLevelMemAE(1, (2, 2, 2, 2), slots=3).eval()
     x = torch.rand(2, 1, 8, 16, 16)
     outs = []
-    for level, mem in model.memories.items():
+    for mem in model.memories.values():
         mem.register_forward_hook(lambda m, i, o: outs.append(o[1]))
     out = model(x)
     assert len(outs) == 3
@@ -202,7 +203,7 @@ def test_training_modes_and_scores_normalised_per_video(tmp_path):
                                PARAMS, "cpu")
     meta = load_scores(tmp_path / "s.npz")[1]
     assert set(meta["normalisation"]) == set(rows) and "min-max" in meta["normalisation"]["combined"]
-    for name, videos in rows.items():
+    for videos in rows.values():
         for scores in videos.values():
             assert scores.shape == (T,) and scores.min() >= 0 and scores.max() <= 1
             assert scores.max() == 1 or scores.max() == 0   # min-max per video (0 when constant)
@@ -215,7 +216,7 @@ def test_bad_values_name_their_field(tmp_path):
                        ({"tau": 0.0}, "tau")):
         with pytest.raises(ValueError, match=field):
             mc.train_memae_cvae(frames, flows, str(tmp_path / "x.pt"), {**PARAMS, **bad}, "cpu")
-    with pytest.raises(KeyError, match="weights"):
+    with pytest.raises(ConfigError, match="memae_cvae.weights.flow"):
         mc.train_memae_cvae(frames, flows, str(tmp_path / "x.pt"), {**PARAMS, "weights": {"flow": 1.0}}, "cpu")
 
 

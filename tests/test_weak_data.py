@@ -5,10 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vadlib.params import ConfigError
 from vadlib.stores import StoreError, write_store
 from vadlib.weak.config import MLPConfig, RTFMConfig
-from vadlib.weak.data import (BagSet, BatchSampler, PseudoEntry, check_labels, holdout, load_bags, read_features,
-                              read_pseudo_index, reduce_crops, resample, uniform_indices, with_pseudo, write_pseudo_index)
+from vadlib.weak.data import (
+    BagSet,
+    BatchSampler,
+    PseudoEntry,
+    check_labels,
+    holdout,
+    load_bags,
+    read_features,
+    read_pseudo_index,
+    reduce_crops,
+    resample,
+    uniform_indices,
+    with_pseudo,
+    write_pseudo_index,
+)
 
 ATTRS = {"extractor": "synthetic", "weights": "none", "pretrained": False, "snippet_len": 16, "preprocessing": {}}
 
@@ -118,7 +132,7 @@ def test_pseudo_index_round_trip(tmp_path):
 
 
 def test_config_rejects_unknown_keys_and_keeps_paper_defaults():
-    with pytest.raises(KeyError, match="epoch"):
+    with pytest.raises(ConfigError, match="mlp.epoch"):
         MLPConfig.from_params({"epoch": 3})
     cfg = RTFMConfig.from_params({"seed": 3})
     assert (cfg.k, cfg.margin, cfg.smooth_weight, cfg.sparsity_weight, cfg.weight_decay, cfg.segments) == \

@@ -10,12 +10,14 @@ TV-L1 parameters (:class:`~vadlib.flow.tvl1_params.TVL1Params`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from vadlib.flow.tvl1_params import TVL1Params
+from vadlib.params import ConfigError
 from vadlib.runtime import progress, torch_device
 from vadlib.stores import Store, StoreError, StoreWriter, open_store
 
@@ -52,15 +54,16 @@ def check_params(params: Mapping[str, Any]) -> tuple[str, int, TVL1Params]:
     """Check the flow config section; returns (method, batch, TV-L1 parameters)."""
     unknown = sorted(set(params) - set(STAGE_KEYS) - set(TVL1Params.keys()))
     if unknown:
-        raise KeyError(f"flow: unknown key(s) {unknown}; known keys are {sorted(STAGE_KEYS + TVL1Params.keys())}")
+        raise ConfigError(f"flow.{unknown[0]}", f"unknown key (unknown: {unknown}); known keys are "
+                                                f"{sorted(STAGE_KEYS + TVL1Params.keys())}")
     method = params.get("method", "torch")
     if method not in METHODS:
-        raise ValueError(f"flow.method must be one of {list(METHODS)}, got {method!r}")
+        raise ConfigError("flow.method", f"must be one of {list(METHODS)}, got {method!r}")
     batch = params.get("batch", 64)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"flow.batch must be a positive int, got {batch!r}")
+        raise ConfigError("flow.batch", f"must be a positive int, got {batch!r}")
     if params.get("compile", "auto") not in (True, False, "auto"):
-        raise ValueError(f"flow.compile must be true, false or auto, got {params['compile']!r}")
+        raise ConfigError("flow.compile", f"must be true, false or auto, got {params['compile']!r}")
     return method, batch, TVL1Params.from_config(params)
 
 

@@ -19,16 +19,19 @@ frames (``flow.size``), the masks are resized to the flow's size (nearest neighb
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
 from vadlib.masks.stage import video_name, video_seed
+from vadlib.params import ConfigError, resolve
 from vadlib.runtime import progress
 from vadlib.stores import StoreError, StoreWriter, open_store
 
 DEFAULTS: dict[str, Any] = {"alpha": 0.4, "region": "box", "seed": 0}
+#: Keys whose type is not their default's.
+TYPES: dict[str, Any] = {"region": Literal["box", "mask"]}
 
 
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -96,12 +99,9 @@ def mixup_flow(flow_path: str | Path, masks_path: str | Path, out_path: str | Pa
     attrs: ``method: mixup``, ``parameters``, ``seed``, and per flow frame ``lambdas``, ``boxes``
     (``[y0, y1, x0, x1]``) and ``sources`` (``[ry, rx]``, top-left of ``p_r``), null where no mask.
     """
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise KeyError(f"mixup: unknown keys {sorted(unknown)}; keys are {sorted(DEFAULTS)}")
-    p = {**DEFAULTS, **params}
-    if p["region"] not in ("box", "mask"):
-        raise ValueError(f"mixup.region: {p['region']!r} is not 'box' or 'mask'")
+    p = resolve(params, DEFAULTS, "mixup", TYPES)
+    if not p["alpha"] > 0:
+        raise ConfigError("mixup.alpha", f"must be positive, got {p['alpha']!r}")
     flow = open_store(flow_path, "flow")
     masks = open_store(masks_path, "masks")
     video = video_name(flow_path)

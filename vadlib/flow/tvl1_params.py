@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from vadlib.params import ConfigError, config_key, from_params
+
+SECTION = "flow"
 
 
 @dataclass(frozen=True)
@@ -15,7 +20,7 @@ class TVL1Params:
     """
 
     tau: float = 0.25
-    lambda_: float = 0.15
+    lambda_: float = field(default=0.15, metadata={"key": "lambda"})
     theta: float = 0.3
     nscales: int = 5
     warps: int = 5
@@ -36,29 +41,22 @@ class TVL1Params:
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"TV-L1 parameter(s) {bad} out of range in {self.as_dict()} (median_filtering "
-                             "is 0/1 (off), 3 or 5; scale_step in (0, 1); the others positive)")
+            raise ConfigError(f"{SECTION}.{bad[0]}", f"TV-L1 parameter(s) {bad} out of range in {self.as_dict()} "
+                              "(median_filtering is 0/1 (off), 3 or 5; scale_step in (0, 1); the others positive)")
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
         """The config keys of the TV-L1 parameters."""
-        return tuple("lambda" if f.name == "lambda_" else f.name for f in fields(cls))
+        return tuple(config_key(f) for f in fields(cls))
 
     @classmethod
-    def from_config(cls, params: Mapping[str, Any]) -> "TVL1Params":
-        """The TV-L1 parameters found in ``params`` (other keys are ignored); missing ones take defaults."""
-        kwargs = {}
-        for f in fields(cls):
-            key = "lambda" if f.name == "lambda_" else f.name
-            if key in params and params[key] is not None:
-                value = params[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise TypeError(f"TV-L1 parameter {key!r} must be a number, got {value!r}")
-                if f.type == "int" and value != int(value):
-                    raise TypeError(f"TV-L1 parameter {key!r} must be an integer, got {value!r}")
-                kwargs[f.name] = int(value) if f.type == "int" else float(value)
-        return cls(**kwargs)
+    def from_config(cls, params: Mapping[str, Any]) -> TVL1Params:
+        """The TV-L1 parameters found in ``params`` (other keys are ignored); missing or null ones take
+        the defaults, the others are checked (:func:`vadlib.params.from_params`)."""
+        keys = set(cls.keys())
+        return from_params(cls, {k: v for k, v in params.items() if k in keys and v is not None}, SECTION)
 
     def as_dict(self) -> dict[str, Any]:
         """The parameters under their config keys (for store attributes)."""
-        return {("lambda" if k == "lambda_" else k): v for k, v in asdict(self).items()}
+        names = {f.name: config_key(f) for f in fields(self)}
+        return {names[k]: v for k, v in asdict(self).items()}

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from vadlib.inpaint.model import InpaintingLDM
 from vadlib.masks.stage import check_masks_for_frames, video_name, video_seed
+from vadlib.params import ConfigError
 from vadlib.runtime import progress, torch_device
 from vadlib.stores import StoreWriter, open_store
 
@@ -70,9 +71,10 @@ def inpaint_video(frames_path: str | Path, masks_path: str | Path, out_path: str
     and ``train`` are read by the workflow and ``train_ldm``). attrs: ``model`` (the model directory),
     ``pretrained`` (false for a model trained by ``train_ldm``), ``parameters``, ``seed``.
     """
-    unknown = set(params) - SECTION_KEYS
+    unknown = sorted(set(params) - SECTION_KEYS)
     if unknown:
-        raise KeyError(f"inpaint: unknown keys {sorted(unknown)}; keys are {sorted(SECTION_KEYS)}")
+        raise ConfigError(f"inpaint.{unknown[0]}", f"unknown key (unknown: {unknown}); known keys are "
+                                                   f"{sorted(SECTION_KEYS)}")
     p = {k: params.get(k, v) for k, v in DEFAULTS.items()}
     device = torch_device(device) if isinstance(device, str) else device
     frames = open_store(frames_path, "frames")

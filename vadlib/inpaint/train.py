@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from diffusers.training_utils import EMAModel
 from vadlib.data.manifest import require_split
 from vadlib.inpaint.model import ARCHITECTURE, InpaintingLDM
 from vadlib.masks.lama import LamaMaskGenerator, lama_config
+from vadlib.params import resolve
 from vadlib.runtime import progress, seed_everything, torch_device
 from vadlib.stores import open_store
 
@@ -46,15 +47,13 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: Keys whose type is not their default's.
+TRAIN_TYPES: dict[str, Any] = {"loss": Literal["l1", "l2"]}
+
+
 def train_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``inpaint.train`` merged over the defaults; unknown keys fail."""
-    unknown = set(params) - set(TRAIN_DEFAULTS)
-    if unknown:
-        raise KeyError(f"inpaint.train: unknown keys {sorted(unknown)}; keys are {sorted(TRAIN_DEFAULTS)}")
-    p = {**TRAIN_DEFAULTS, **params}
-    if p["loss"] not in ("l1", "l2"):
-        raise ValueError(f"inpaint.train.loss: {p['loss']!r} is not 'l1' or 'l2'")
-    return p
+    """``inpaint.train`` merged over the defaults, checked (:func:`vadlib.params.resolve`)."""
+    return resolve(params, TRAIN_DEFAULTS, "inpaint.train", TRAIN_TYPES)
 
 
 def load_training_frames(frame_paths: list[str], per_video: int) -> np.ndarray:

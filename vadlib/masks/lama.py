@@ -30,12 +30,13 @@ the area bound do not change with the size.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
+
+from vadlib.params import ConfigError, resolve
 
 BASE_SIZE = 256
 
@@ -79,22 +80,11 @@ _LENGTHS = {"irregular": ("max_width", "min_width", "max_len", "min_len"),
 
 
 def lama_config(preset: str = "thick", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A preset merged with ``overrides`` (nested dicts merge key by key); unknown keys fail."""
+    """A preset merged with ``overrides`` (nested dicts merge key by key); unknown keys and values of
+    the wrong type raise :class:`~vadlib.params.ConfigError` (``masks.overrides.irregular.max_width``)."""
     if preset not in PRESETS:
-        raise KeyError(f"masks.preset: unknown LaMa preset {preset!r}; choose one of {sorted(PRESETS)}")
-    config = copy.deepcopy(PRESETS[preset])
-    for key, value in (overrides or {}).items():
-        if key not in config:
-            raise KeyError(f"masks.overrides: unknown key {key!r}; keys are {sorted(config)}")
-        if isinstance(config[key], dict):
-            unknown = set(value) - set(config[key])
-            if unknown:
-                raise KeyError(f"masks.overrides.{key}: unknown keys {sorted(unknown)}; "
-                               f"keys are {sorted(config[key])}")
-            config[key].update(value)
-        else:
-            config[key] = value
-    return config
+        raise ConfigError("masks.preset", f"unknown LaMa preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return resolve(overrides, PRESETS[preset], "masks.overrides")
 
 
 @dataclass(frozen=True)

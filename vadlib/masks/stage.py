@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from vadlib.masks.lama import LamaMaskGenerator, lama_config
 from vadlib.masks.objects import BACKGROUND_DEFAULTS, dilate, foreground, load_object_masks, median_background
+from vadlib.params import ConfigError, resolve
 from vadlib.runtime import progress
 from vadlib.stores import Store, StoreError, StoreWriter, open_store
 
 KINDS = ("lama", "objects", "mixed")
-DEFAULTS: dict[str, Any] = {"kind": "lama", "preset": "thick", "overrides": {}, "scale": None,
+DEFAULTS: dict[str, Any] = {"kind": "objects", "preset": "thick", "overrides": {}, "scale": None,
                             "frame_prob": 1.0, "hold": 1, "object_dilate": 9, "min_object_area": 64,
                             "background": BACKGROUND_DEFAULTS, "seed": 0}
+#: Keys whose type is not their default's (``overrides`` is checked by :func:`lama_config`).
+TYPES: dict[str, Any] = {"kind": Literal[KINDS], "overrides": dict[str, Any], "scale": float | None,
+                         "background.threshold": float}
 
 
 def video_name(path: str | Path) -> str:
@@ -55,15 +59,13 @@ def check_masks_for_frames(masks_path: str | Path, frames_path: str | Path) -> S
 
 
 def _params(params: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise KeyError(f"masks: unknown keys {sorted(unknown)}; keys are {sorted(DEFAULTS)}")
-    merged = {**DEFAULTS, **params, "background": {**BACKGROUND_DEFAULTS, **params.get("background", {})}}
-    if merged["kind"] not in KINDS:
-        raise ValueError(f"masks.kind: {merged['kind']!r} is not one of {list(KINDS)}")
-    if not 0.0 <= merged["frame_prob"] <= 1.0 or int(merged["hold"]) < 1:
-        raise ValueError("masks: frame_prob must be in [0, 1] and hold at least 1")
-    return merged
+    """``params`` over :data:`DEFAULTS`, checked (:func:`vadlib.params.resolve`)."""
+    p = resolve(params, DEFAULTS, "masks", TYPES)
+    if not 0.0 <= p["frame_prob"] <= 1.0:
+        raise ConfigError("masks.frame_prob", f"must be in [0, 1], got {p['frame_prob']!r}")
+    if p["hold"] < 1:
+        raise ConfigError("masks.hold", f"must be at least 1, got {p['hold']!r}")
+    return p
 
 
 def _object_source(frames: Store, object_masks_path: str | Path | None, p: dict[str, Any],

@@ -1,14 +1,16 @@
-"""Parameters of the one-class methods: each method's defaults (the papers' settings) and the check
-that a params dict names only known keys.
+"""Parameters of the one-class methods: each method's defaults (the papers' settings) and their check.
 
-The workflow passes ``{**config["oneclass"], **config[method], "seed": config["seed"]}``; every key that
-is not given takes the default below, and a key that is not known fails at once with its name.
+The workflow passes ``{**config["oneclass"], **config[method], **dataset overrides, "seed": config["seed"]}``;
+every key that is not given takes the default, nested dicts (``weights``, ``loss_weights``, ``eta``) are
+merged key by key, and a key that is not known or a value of the wrong type fails at once with a
+:class:`~vadlib.params.ConfigError` naming it (``luss.loss_weights.vcr``), see :func:`vadlib.params.resolve`.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+from vadlib import params as _params
 
 # Shared by the three methods (config section ``oneclass``).
 SHARED: dict[str, Any] = {
@@ -22,20 +24,11 @@ SHARED: dict[str, Any] = {
     "widths": [96, 128, 256, 256],   # channels of the 3D autoencoder's four levels (MemAE)
 }
 
+#: Keys whose type is wider than their default's.
+TYPES: dict[str, Any] = {"size": int | list[int]}
+
 
 def resolve(params: dict[str, Any] | None, defaults: dict[str, Any], method: str) -> dict[str, Any]:
-    """``defaults`` updated with ``params`` (nested dicts merged one level); unknown keys fail."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise KeyError(f"{method}: unknown parameter(s) {unknown}; known: {sorted(defaults)}")
-    out = copy.deepcopy(defaults)
-    for key, value in params.items():
-        if isinstance(out[key], dict) and isinstance(value, dict):
-            extra = sorted(set(value) - set(out[key]))
-            if extra:
-                raise KeyError(f"{method}: parameter {key!r} has unknown entries {extra}; known: {sorted(out[key])}")
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out
+    """``defaults`` updated with ``params`` (nested dicts merged key by key), every value checked;
+    unknown keys and values of the wrong type raise :class:`~vadlib.params.ConfigError`."""
+    return _params.resolve(params, defaults, method, TYPES)

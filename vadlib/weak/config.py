@@ -2,13 +2,18 @@
 
 A stage receives a plain ``params`` dict (the ``weak`` config section merged with the method's own
 section and the global ``seed``); :meth:`WeakConfig.from_params` fills what is missing from the
-defaults below and rejects unknown keys, so a misspelt key fails at once with its name.
+defaults below and checks the rest against the fields' types (:func:`vadlib.params.from_params`), so a
+misspelt key or a value of the wrong type fails at once with a :class:`~vadlib.params.ConfigError`
+naming it (``rtfm.epoch``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, TypeVar
+
+from vadlib.params import ConfigError, from_params
 
 C = TypeVar("C", bound="WeakConfig")
 
@@ -19,22 +24,16 @@ SELECTIONS = ("final", "best_test")
 class WeakConfig:
     """Keys shared by every weakly supervised stage (the ``weak`` section)."""
 
+    section: ClassVar[str] = "weak"     # the config section that names this stage's keys in errors
+
     seed: int = 0
     feature_dim: int = 2048     # width of the snippet features
     segments: int = 32          # S: training videos resampled to S segments (MLP, RTFM)
 
     @classmethod
     def from_params(cls: type[C], params: Mapping[str, Any] | None) -> C:
-        params = dict(params or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise KeyError(f"{cls.__name__}: unknown parameter(s) {unknown}; known: {sorted(known)}")
-        values = {}
-        for name, value in params.items():
-            default = known[name].default
-            values[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**values)
+        """The stage's parameters: ``params`` over the defaults, checked against the fields' types."""
+        return from_params(cls, params, cls.section)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -43,6 +42,8 @@ class WeakConfig:
 @dataclass(frozen=True)
 class MLPConfig(WeakConfig):
     """Baseline MLP (MT-VAE paper, sec. 3.1)."""
+
+    section: ClassVar[str] = "mlp"
 
     hidden: tuple[int, ...] = (512, 32)
     dropout: float = 0.0
@@ -59,6 +60,8 @@ class MLPConfig(WeakConfig):
 @dataclass(frozen=True)
 class RTFMConfig(WeakConfig):
     """RTFM: multi-scale temporal network + feature-magnitude learning."""
+
+    section: ClassVar[str] = "rtfm"
 
     hidden: int = 512                       # width of each dilated / non-local branch
     classifier: tuple[int, ...] = (512, 128)
@@ -81,13 +84,15 @@ class RTFMConfig(WeakConfig):
 
     def __post_init__(self):
         if self.selection not in SELECTIONS:
-            raise ValueError(f"rtfm.selection must be one of {SELECTIONS}, got {self.selection!r}")
+            raise ConfigError(f"{self.section}.selection", f"{self.selection!r} is not one of {list(SELECTIONS)}")
 
 
 @dataclass(frozen=True)
 class LANetConfig(WeakConfig):
     """LA-Net + DDL, UCF-Crime's settings (XD-Violence's in its dataset file: hidden 128, sigma 6,
     kernel 5, lambda1 2)."""
+
+    section: ClassVar[str] = "lanet"
 
     hidden: int = 512
     heads: int = 4
@@ -119,6 +124,8 @@ class MTVAEConfig(WeakConfig):
     layout of the encoder", sec. 4.1: Arch1's decoder is ``[512, 1024]`` then the feature width).
     ``alpha`` is not given by the paper: 1 (the plain VAE evidence bound) is our choice.
     """
+
+    section: ClassVar[str] = "mtvae"
 
     encoder: tuple[int, ...] = (1024, 512, 256)
     decoder: tuple[int, ...] | None = None

@@ -10,7 +10,7 @@ CORES ?= 2
 GPUS ?= $(shell n=$$(nvidia-smi -L 2>/dev/null | grep -c '^GPU'); [ "$$n" -gt 0 ] && echo $$n || echo $(CORES))
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast slurm-test lint dry-run bench bench-ped2 report clean
+.PHONY: install demo test test-fast slurm-test lint dry-run bench bench-ped2 bench-gpu report clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,17 @@ bench-ped2: install
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPUS) --configfile config/ped2_cpu.yaml -- results/ped2/auc.json
 	$(BIN)/python bench/bench_ped2.py --results results/ped2
 
+# The GPU stages against their baselines in one run of at most 8 minutes on one card (bench/bench_gpu.py):
+# bench/results/gpu.json. On a machine without the package index or ../shared, make the payload first
+# (bench/gpu_payload.py, on a machine with both) and pass it: make bench-gpu GPU_BENCH_ARGS="--payload bench/gpu_payload".
+GPU_BENCH_ARGS ?=
+bench-gpu: install
+	$(BIN)/python bench/bench_gpu.py $(GPU_BENCH_ARGS)
+
+# Python by ruff (pyproject.toml's rules), the rule files by snakefmt, the workflow by Snakemake's own linter
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
 dry-run: install

@@ -9,12 +9,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-include: "rules/common.smk"
-
-
+# the config as given, before any rule file reads it; each dataset's merged config is checked in common.smk
 validate(config, "config/schema.yaml")
 
 
+include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/reference.smk"
 include: "rules/flow.smk"
@@ -27,6 +26,6 @@ include: "rules/evaluate.smk"
 
 rule all:
     """The report of the built-in synthetic dataset (the default target)."""
+    default_target: True
     input:
         f"{RESULTS}/synthetic/auc.json",
-    default_target: True

@@ -106,7 +106,9 @@ def ucf_crime_dry_run(root: Path, repeat: int) -> dict:
     """UCF-Crime at its full size in the release layout, with the dataset's own config (weak protocol)."""
     data = write_ucf_crime_release(root / "ucf_crime_data", **FULL_SIZE)
     workdir = copy_workflow(root / "ucf_crime")
-    (workdir / "override.yaml").write_text(yaml.safe_dump({"datasets": {"ucf_crime": {"root": str(data)}}}))
+    # no Kinetics checkpoint here: random features on purpose (planning opens no weights either way)
+    (workdir / "override.yaml").write_text(yaml.safe_dump({"datasets": {"ucf_crime": {"root": str(data)}},
+                                                           "features": {"i3d": {"weights": "untrained"}}}))
     return {"videos": sum(FULL_SIZE.values()), **best_dry_run(workdir, UCF_TARGET, repeat)}
 
 

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, write_results  # noqa: E402
-
 from vadlib.data.decode import decode_to_store  # noqa: E402
+
+from common import best_of, write_results  # noqa: E402
 
 
 def make_videos(folder: Path, count: int, frames: int, size: tuple[int, int]) -> list[Path]:

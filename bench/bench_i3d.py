@@ -84,7 +84,7 @@ class Timer:
     def __init__(self, device: torch.device):
         self.device = device
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         sync(self.device)
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self

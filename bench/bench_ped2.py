@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import code_state, write_results  # noqa: E402
 from vadlib.evaluate.timings import collect_timings, read_benchmark  # noqa: E402
+
+from common import code_state, write_results  # noqa: E402
 
 # The config sections the one-class chain reads (decoding, flow, I3D for STPA's semantic features,
 # masks, inpainting, mixup, the three methods, the reference) and the switches and seed.

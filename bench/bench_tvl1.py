@@ -4,8 +4,8 @@ Both run in this process on the same 256x256 frame pairs of a rendered scene of 
 with OpenCV's default parameters. OpenCV (the baseline) is timed one ``calc`` per pair on the CPU with
 its default thread count; PyTorch in batches on ``--device``. The ratio PyTorch / OpenCV is printed, and
 the figures, with the machine and versions, go to bench/results/tvl1.json under a key per device and
-mode (``cpu``, ``cpu-compiled``, ``cuda-compiled``, ...), so the runs sit side by side. The flows of the pairs both computed are
-compared (mean end-point error between them, and against the true motion).
+mode (``cpu``, ``cpu-compiled``, ``cuda-compiled``, ...), so the runs sit side by side. The flows of the
+pairs both computed are compared (mean end-point error between them, and against the true motion).
 
     python bench/bench_tvl1.py                                  # CPU
     python bench/bench_tvl1.py --threads 1 --compile            # CPU, one thread each, compiled

@@ -13,18 +13,18 @@ rule synthesize_video:
         video=f"{RESULTS}/{{dataset}}/source/videos/{{video}}.mp4",
         annotation=f"{RESULTS}/{{dataset}}/source/annotations/{{video}}.json",
         masks=f"{RESULTS}/{{dataset}}/source/masks/{{video}}.npz",
-    params:
-        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
-        code=code_version("data/synthetic"),
     log:
         f"{RESULTS}/{{dataset}}/logs/synthesize/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/synthesize/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/vadlib.yaml"
+    params:
+        synthetic=lambda wc: dataset_cfg(wc.dataset)["synthetic"],
+        code=code_version("synthesize.py"),
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -37,14 +37,13 @@ rule manifest:
     output:
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
         truth=f"{RESULTS}/{{dataset}}/ground_truth.npz",
-    params:
-        dataset=lambda wc: listing_config(wc.dataset),
-        code=code_version("data/adapters", "data/manifest.py", "data/decode.py", "data/synthetic",
-                          "features/importer.py"),
     log:
         f"{RESULTS}/{{dataset}}/logs/manifest.log",
     conda:
         "../envs/vadlib.yaml"
+    params:
+        dataset=lambda wc: listing_config(wc.dataset),
+        code=lambda wc: adapter_code(wc.dataset),
     script:
         "../workflow_scripts/manifest.py"
 
@@ -56,19 +55,19 @@ rule decode:
         source=lambda wc: entry(wc.dataset, wc.video).source,
     output:
         frames=directory(f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr"),
-    params:
-        source=source_params,  # one function for both: each one costs the dry run of 2,000 videos
-        size=config["decode"]["size"],
-        chunk=config["decode"]["chunk"],
-        code=code_version("data/decode.py"),
     log:
         f"{RESULTS}/{{dataset}}/logs/decode/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/decode/{{video}}.tsv"
+    conda:
+        "../envs/vadlib.yaml"
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/vadlib.yaml"
+    params:
+        source=source_params,  # one function for both: each one costs the dry run of 2,000 videos
+        size=config["decode"]["size"],
+        chunk=config["decode"]["chunk"],
+        code=code_version("decode.py"),
     script:
         "../workflow_scripts/decode.py"

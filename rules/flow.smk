@@ -7,20 +7,20 @@ rule flow:
         frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
     output:
         flow=directory(f"{RESULTS}/{{dataset}}/flow/{{video}}.zarr"),
-    params:
-        flow=config["flow"],  # no seed: TV-L1 draws no random number, a seed change re-runs no flow
-        device=config["device"],
-        code=code_version("flow"),
-    threads: 1
-    resources:
-        gpu=1,
-        mem_mb=4000,
-        runtime=60,
     log:
         f"{RESULTS}/{{dataset}}/logs/flow/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/flow/{{video}}.tsv"
     conda:
         "../envs/vadlib.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=60,
+    params:
+        flow=config["flow"],  # no seed: TV-L1 draws no random number, a seed change re-runs no flow
+        device=config["device"],
+        code=code_version("flow.py"),
     script:
         "../workflow_scripts/flow.py"

@@ -10,18 +10,18 @@ rule masks:
         frames=f"{RESULTS}/{{dataset}}/frames/{{video}}.zarr",
     output:
         masks=directory(f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr"),
-    params:
-        masks=config["masks"] | {"seed": config["seed"]},
-        code=code_version("masks"),
-    resources:
-        mem_mb=2000,
-        runtime=10,
     log:
         f"{RESULTS}/{{dataset}}/logs/masks/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/masks/{{video}}.tsv"
     conda:
         "../envs/vadlib.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        masks=config["masks"] | {"seed": config["seed"]},
+        code=code_version("masks.py"),
     script:
         "../workflow_scripts/masks.py"
 
@@ -33,21 +33,21 @@ rule train_ldm:
         frames=lambda wc: per_video(wc.dataset, "frames", split(wc.dataset, "oneclass", "train")),
     output:
         model=directory(f"{RESULTS}/{{dataset}}/models/ldm"),
-    params:
-        train=config["inpaint"]["train"] | {"seed": config["seed"]},
-        device=config["device"],
-        code=code_version("inpaint", "masks"),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=480,
     log:
         f"{RESULTS}/{{dataset}}/logs/train/ldm.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/train/ldm.tsv"
     conda:
         "../envs/vadlib.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=480,
+    params:
+        train=config["inpaint"]["train"] | {"seed": config["seed"]},
+        device=config["device"],
+        code=code_version("train_ldm.py"),
     script:
         "../workflow_scripts/train_ldm.py"
 
@@ -61,22 +61,21 @@ rule inpaint:
         model=LDM_MODEL,
     output:
         inpainted=directory(f"{RESULTS}/{{dataset}}/frames_inpainted/{{video}}.zarr"),
-    params:
-        inpaint={k: v for k, v in config["inpaint"].items() if k not in ("weights", "train")}
-        | {"seed": config["seed"]},
-        device=config["device"],
-        code=code_version("inpaint", "masks"),
-    threads: 1  # per video, like i3d: jobs side by side use the cores better
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
     log:
         f"{RESULTS}/{{dataset}}/logs/inpaint/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/inpaint/{{video}}.tsv"
     conda:
         "../envs/vadlib.yaml"
+    threads: 1  # per video, like i3d: jobs side by side use the cores better
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        inpaint={k: v for k, v in config["inpaint"].items() if k not in ("weights", "train")} | {"seed": config["seed"]},
+        device=config["device"],
+        code=code_version("inpaint.py"),
     script:
         "../workflow_scripts/inpaint.py"
 
@@ -88,15 +87,18 @@ rule inpaint_examples:
         masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
         inpainted=f"{RESULTS}/{{dataset}}/frames_inpainted/{{video}}.zarr",
     output:
-        figure=report(f"{RESULTS}/{{dataset}}/figures/inpainting/{{video}}.png",
-                      caption="../report/inpainting.rst", category="Pseudo-anomalies",
-                      subcategory="Spatial (inpainting)"),
-    params:
-        code=code_version("inpaint/figures.py"),
+        figure=report(
+            f"{RESULTS}/{{dataset}}/figures/inpainting/{{video}}.png",
+            caption="../report/inpainting.rst",
+            category="Pseudo-anomalies",
+            subcategory="Spatial (inpainting)",
+        ),
     log:
         f"{RESULTS}/{{dataset}}/logs/figures/inpainting/{{video}}.log",
     conda:
         "../envs/vadlib.yaml"
+    params:
+        code=code_version("inpaint_examples.py"),
     script:
         "../workflow_scripts/inpaint_examples.py"
 
@@ -109,18 +111,18 @@ rule mixup:
         masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
     output:
         mixup=directory(f"{RESULTS}/{{dataset}}/mixup/{{video}}.zarr"),
-    params:
-        mixup=config["mixup"] | {"seed": config["seed"]},
-        code=code_version("flow/mixup.py", "masks"),
-    resources:
-        mem_mb=2000,
-        runtime=10,
     log:
         f"{RESULTS}/{{dataset}}/logs/mixup/{{video}}.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/mixup/{{video}}.tsv"
     conda:
         "../envs/vadlib.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        mixup=config["mixup"] | {"seed": config["seed"]},
+        code=code_version("mixup.py"),
     script:
         "../workflow_scripts/mixup.py"
 
@@ -133,14 +135,17 @@ rule mixup_examples:
         masks=f"{RESULTS}/{{dataset}}/masks/{{video}}.zarr",
         mixup=f"{RESULTS}/{{dataset}}/mixup/{{video}}.zarr",
     output:
-        figure=report(f"{RESULTS}/{{dataset}}/figures/mixup/{{video}}.png",
-                      caption="../report/mixup.rst", category="Pseudo-anomalies",
-                      subcategory="Temporal (flow mixup)"),
-    params:
-        code=code_version("flow/figures.py", "flow/mixup.py"),
+        figure=report(
+            f"{RESULTS}/{{dataset}}/figures/mixup/{{video}}.png",
+            caption="../report/mixup.rst",
+            category="Pseudo-anomalies",
+            subcategory="Temporal (flow mixup)",
+        ),
     log:
         f"{RESULTS}/{{dataset}}/logs/figures/mixup/{{video}}.log",
     conda:
         "../envs/vadlib.yaml"
+    params:
+        code=code_version("mixup_examples.py"),
     script:
         "../workflow_scripts/mixup_examples.py"

@@ -1,7 +1,6 @@
 """The training-free reference scorer (motion energy), a row in every report."""
 
-
-register_method("reference", None)
+register_method("reference", None, sections=["decode", "reference"])
 
 
 rule reference_scores:
@@ -10,16 +9,16 @@ rule reference_scores:
         frames=lambda wc: per_video(wc.dataset, "frames", test_videos(wc.dataset)),
     output:
         scores=f"{RESULTS}/{{dataset}}/scores/reference.npz",
-    params:
-        videos=lambda wc: test_videos(wc.dataset),
-        protocols=lambda wc: protocols(wc.dataset),
-        reference=config["reference"],
-        code=code_version("reference.py", "scores.py"),
     log:
         f"{RESULTS}/{{dataset}}/logs/reference.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/reference.tsv"
     conda:
         "../envs/vadlib.yaml"
+    params:
+        videos=lambda wc: test_videos(wc.dataset),
+        protocols=lambda wc: protocols(wc.dataset),
+        reference=config["reference"],
+        code=code_version("reference.py"),
     script:
         "../workflow_scripts/reference.py"

@@ -1,9 +1,15 @@
 """Weakly supervised branch: baseline MLP, MT-VAE pseudo videos, and the detectors (MLP, RTFM,
 LA-Net + DDL), each with and without the pseudo videos."""
 
-
-for _method in ("mlp", "mlp_mtvae", "rtfm", "rtfm_mtvae", "lanet"):
-    register_method(_method, "weak", reads="features")
+# the MT-VAE learns from the baseline MLP's abnormal snippets: both shape the _mtvae variants' scores
+for _method, _sections in {
+    "mlp": ["mlp"],
+    "mlp_mtvae": ["mlp", "mtvae"],
+    "rtfm": ["rtfm"],
+    "rtfm_mtvae": ["rtfm", "mlp", "mtvae"],
+    "lanet": ["lanet"],
+}.items():
+    register_method(_method, "weak", reads="features", sections=["decode", "features", "weak", *_sections])
 
 
 rule train_detector:
@@ -15,27 +21,27 @@ rule train_detector:
         pseudo=lambda wc: [f"{RESULTS}/{wc.dataset}/pseudo/index.csv"] if wc.pseudo else [],
     output:
         model=f"{RESULTS}/{{dataset}}/models/{{detector}}{{pseudo}}.pt",
+    log:
+        f"{RESULTS}/{{dataset}}/logs/train/{{detector}}{{pseudo}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/train/{{detector}}{{pseudo}}.tsv"
     wildcard_constraints:
         detector="mlp|rtfm|lanet",
         pseudo="|_mtvae",
+    conda:
+        "../envs/vadlib.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
     params:
         videos=lambda wc: weak_train(wc.dataset),
         labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
         test_videos=lambda wc: split(wc.dataset, "weak", "test") if selection_inputs(wc) else [],
         train=lambda wc: weak_params(wc.dataset, wc.detector),
         device=config["device"],
-        code=code_version("weak", "snippets.py"),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=240,
-    log:
-        f"{RESULTS}/{{dataset}}/logs/train/{{detector}}{{pseudo}}.log",
-    benchmark:
-        f"{RESULTS}/{{dataset}}/benchmarks/train/{{detector}}{{pseudo}}.tsv"
-    conda:
-        "../envs/vadlib.yaml"
+        code=code_version("train_detector.py"),
     script:
         "../workflow_scripts/train_detector.py"
 
@@ -48,23 +54,23 @@ rule train_mtvae:
         baseline=f"{RESULTS}/{{dataset}}/models/mlp.pt",
     output:
         model=f"{RESULTS}/{{dataset}}/models/mtvae.pt",
-    params:
-        videos=lambda wc: weak_train(wc.dataset),
-        labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
-        train=lambda wc: weak_params(wc.dataset, "mtvae"),
-        device=config["device"],
-        code=code_version("weak"),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=240,
     log:
         f"{RESULTS}/{{dataset}}/logs/train/mtvae.log",
     benchmark:
         f"{RESULTS}/{{dataset}}/benchmarks/train/mtvae.tsv"
     conda:
         "../envs/vadlib.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    params:
+        videos=lambda wc: weak_train(wc.dataset),
+        labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
+        train=lambda wc: weak_params(wc.dataset, "mtvae"),
+        device=config["device"],
+        code=code_version("train_mtvae.py"),
     script:
         "../workflow_scripts/train_mtvae.py"
 
@@ -78,20 +84,20 @@ rule pseudo_videos:
     output:
         stores=directory(f"{RESULTS}/{{dataset}}/pseudo/videos"),
         index=f"{RESULTS}/{{dataset}}/pseudo/index.csv",
+    log:
+        f"{RESULTS}/{{dataset}}/logs/pseudo.log",
+    conda:
+        "../envs/vadlib.yaml"
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
     params:
         videos=lambda wc: weak_train(wc.dataset),
         labels=lambda wc: [entry(wc.dataset, v).label for v in weak_train(wc.dataset)],
         pseudo=lambda wc: weak_params(wc.dataset, "mtvae"),
         device=config["device"],
-        code=code_version("weak"),
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=60,
-    log:
-        f"{RESULTS}/{{dataset}}/logs/pseudo.log",
-    conda:
-        "../envs/vadlib.yaml"
+        code=code_version("pseudo_videos.py"),
     script:
         "../workflow_scripts/pseudo_videos.py"
 
@@ -105,20 +111,20 @@ rule score_detector:
         manifest=f"{RESULTS}/{{dataset}}/manifest.csv",
     output:
         scores=f"{RESULTS}/{{dataset}}/scores/{{detector}}{{pseudo}}.npz",
+    log:
+        f"{RESULTS}/{{dataset}}/logs/score/{{detector}}{{pseudo}}.log",
     wildcard_constraints:
         detector="mlp|rtfm|lanet",
         pseudo="|_mtvae",
-    params:
-        videos=lambda wc: split(wc.dataset, "weak", "test"),
-        device=config["device"],
-        code=code_version("weak", "snippets.py", "scores.py"),
+    conda:
+        "../envs/vadlib.yaml"
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=30,
-    log:
-        f"{RESULTS}/{{dataset}}/logs/score/{{detector}}{{pseudo}}.log",
-    conda:
-        "../envs/vadlib.yaml"
+    params:
+        videos=lambda wc: split(wc.dataset, "weak", "test"),
+        device=config["device"],
+        code=code_version("score_detector.py"),
     script:
         "../workflow_scripts/score_detector.py"

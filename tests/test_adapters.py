@@ -16,7 +16,6 @@ from vadlib.data.manifest import load_ground_truth, read_manifest
 
 import ucf_layout
 
-
 # --- fixture writers ----------------------------------------------------------------------------
 
 

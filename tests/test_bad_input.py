@@ -10,10 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from conftest import copy_workflow, fingerprint, snakemake
 from test_adapters import write_frames, write_synthetic
 from test_decode import jpeg_bytes, moving_square, textured_frame, write_video
+
 from vadlib.data.adapters import AdapterError, build, prepare
 from vadlib.data.decode import DecodeError, decode_to_store
 from vadlib.data.manifest import EmptySplitError, ManifestError, VideoEntry, save_ground_truth, write_manifest
@@ -25,6 +24,8 @@ from vadlib.oneclass import train_luss
 from vadlib.scores import save_scores
 from vadlib.stores import StoreError, open_store, write_store
 from vadlib.weak import score_detector, train_baseline
+
+from conftest import copy_workflow, fingerprint, snakemake
 from weak_synthetic import write_dataset
 
 FRAME_ATTRS = {"source": "x.avi", "fps": 25.0, "original_size": [48, 64], "stored_size": [48, 64]}
@@ -191,7 +192,7 @@ def weak(tmp_path_factory):
 
 
 def _weak_outputs(root: Path) -> dict:
-    return {name: fingerprint(root / name) for name in ("synthetic/models/mlp.pt", "synthetic/models/mlp.pt.json",
+    return {name: fingerprint(root / name) for name in ("synthetic/models/mlp.pt", "synthetic/models/mlp.json",
                                                         "scores.npz")}
 
 
@@ -247,6 +248,50 @@ def test_unknown_config_key(tmp_path):
 def test_config_value_of_the_wrong_type(tmp_path):
     out = _config_fails(tmp_path, {"decode": {"chunk": "sixteen"}})
     assert "'sixteen' is not of type 'integer'" in out and "On instance['decode']['chunk']" in out, out[-3000:]
+
+
+def test_the_config_is_validated_before_the_rule_files_read_it(tmp_path):
+    """``datasets_dir`` is read by common.smk as it is included: the schema speaks first."""
+    out = _config_fails(tmp_path, {"datasets_dir": 7})
+    assert "7 is not of type 'string'" in out and "On instance['datasets_dir']" in out, out[-3000:]
+    assert "TypeError" not in out, out[-3000:]
+
+
+def test_a_misspelt_key_in_a_dataset_file_names_the_dataset_the_file_and_the_key(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    path = workdir / "config" / "datasets" / "ped2.yaml"
+    path.write_text(path.read_text() + "\nlabel_fromat: ucsd_m\n")
+    result = snakemake(workdir, "-n", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and not (workdir / "results").exists()
+    assert ("dataset 'ped2' (config/datasets/ped2.yaml): (top level): Additional properties are not allowed "
+            "('label_fromat' was unexpected)") in out, out[-3000:]
+    # a typo in an override: named with both sources
+    out = _config_fails(tmp_path / "override", {"datasets": {"ped2": {"rooot": "data"}}})
+    assert ("dataset 'ped2' (config/datasets/ped2.yaml merged with the config's datasets.ped2): (top level): "
+            "Additional properties are not allowed ('rooot' was unexpected)") in out, out[-3000:]
+
+
+def test_a_real_dataset_without_i3d_weights_is_refused_unless_untrained_on_purpose(tmp_path):
+    """Random I3D features on real data only when asked for: ``features.i3d.weights: null`` stops the plan
+    of a real dataset whose methods read I3D features (STPA on Ped2 here), naming the key; ``untrained``
+    plans the extraction."""
+    root = tmp_path / "ped2"
+    for split, folder in (("training", "01"), ("testing", "01")):
+        write_frames(root / split / "frames" / folder, 20)
+    np.save(root / "frame_labels_ped2.npy", np.zeros((1, 20), np.int64))
+    override = {"datasets": {"ped2": {"root": str(root)}}}
+    target = ("results/test/ped2/auc.json",)
+    workdir = copy_workflow(tmp_path / "wf")
+    result = snakemake(workdir, "-n", targets=target, config=override, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and not (workdir / "results").exists()
+    assert ("dataset 'ped2': features.i3d.weights is null, so its I3D features would come from a randomly "
+            "initialised network") in out and "'untrained'" in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    planned = snakemake(workdir, "-n", targets=target,
+                        config={**override, "features": {"i3d": {"weights": "untrained"}}}).stdout
+    assert "rule i3d:" in planned and "train_oneclass" in planned, planned[-3000:]
 
 
 # --- weights --------------------------------------------------------------------------------------

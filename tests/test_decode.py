@@ -5,8 +5,15 @@ import cv2
 import numpy as np
 import pytest
 
-from vadlib.data.decode import (DecodeError, decode_to_store, iter_frame_folder, jpeg_truncation, read_image,
-                                source_info, target_size)
+from vadlib.data.decode import (
+    DecodeError,
+    decode_to_store,
+    iter_frame_folder,
+    jpeg_truncation,
+    read_image,
+    source_info,
+    target_size,
+)
 from vadlib.stores import open_store
 
 
@@ -35,7 +42,7 @@ def test_decode_video_resizes_and_records_attrs(tmp_path):
     frames = moving_square()
     write_video(tmp_path / "v.avi", frames)
     decode_to_store(tmp_path / "v.avi", "video", tmp_path / "v.zarr", size=[24, 32], chunk=8)
-    store = open_store(tmp_path / "v.zarr", "frames", time=24, height=24, width=32)
+    store = open_store(tmp_path / "v.zarr", "frames", time=24, y=24, x=32)
     assert store.attrs["original_size"] == [48, 64] and store.attrs["stored_size"] == [24, 32]
     assert store.attrs["fps"] == pytest.approx(25.0)
     # the red square is where it was drawn (lossy codec, so a loose check)

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from conftest import RESULTS
 from vadlib.inpaint.model import META_FILE
+
+from conftest import RESULTS
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +46,8 @@ def test_every_store_and_model_records_its_seed(tiny_run):
     stores = [p for p in results.rglob("*.zarr") if not p.name.startswith(".")]
     assert len(stores) > 10
     missing, models = [], list(results.rglob(META_FILE))     # diffusers-format model directories
-    for pt in results.rglob("*.pt"):                          # checkpoints: ``x.pt.json`` or ``x.json`` beside
-        sidecars = [s for s in (pt.with_name(pt.name + ".json"), pt.with_suffix(".json")) if s.is_file()]
+    for pt in results.rglob("*.pt"):                          # checkpoints: ``x.json`` beside ``x.pt``
+        sidecars = [s for s in (pt.with_suffix(".json"),) if s.is_file()]
         models += sidecars
         if not sidecars:
             missing.append(f"{pt.relative_to(results)} (no JSON sidecar)")

@@ -1,9 +1,9 @@
 """The conda environment for --sdm conda matches pyproject.toml at the versions of constraints.txt."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -87,7 +87,7 @@ def test_mixup_stage(tmp_path):
     params = {"alpha": 0.4, "seed": 3}
     mixup_flow(tmp_path / "flow_vid.zarr", tmp_path / "vid.zarr", tmp_path / "out.zarr", params)
     mixup_flow(tmp_path / "flow_vid.zarr", tmp_path / "vid.zarr", tmp_path / "out2.zarr", params)
-    store = open_store(tmp_path / "out.zarr", "flow", time=11, height=24, width=32)
+    store = open_store(tmp_path / "out.zarr", "flow", time=11, y=24, x=32)
     out = store.read()
     assert store.attrs["method"] == "mixup" and store.attrs["parameters"]["alpha"] == 0.4
     assert np.array_equal(out, open_store(tmp_path / "out2.zarr", "flow").read())
@@ -117,6 +117,6 @@ def test_masks_at_frame_size_are_resized_to_the_flow(tmp_path):
     write_store(tmp_path / "flow_v.zarr", "flow", flow, {"method": "tvl1", "parameters": {}})
     write_store(tmp_path / "v.zarr", "masks", masks, {"generator": "lama", "parameters": {}})
     mixup_flow(tmp_path / "flow_v.zarr", tmp_path / "v.zarr", tmp_path / "out.zarr", {"seed": 1})
-    store = open_store(tmp_path / "out.zarr", "flow", time=5, height=12, width=16)
+    store = open_store(tmp_path / "out.zarr", "flow", time=5, y=12, x=16)
     assert store.attrs["boxes"][0] == [2, 6, 4, 10]
     assert all(b is None for b in store.attrs["boxes"][1:])

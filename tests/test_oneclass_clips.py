@@ -4,8 +4,16 @@ sampling and the windows of an epoch."""
 import numpy as np
 import pytest
 
-from vadlib.oneclass.clips import (FlowSource, FrameSource, Windows, clip_indices, flow_scale, mask_flags,
-                                   parse_size, playback_clip)
+from vadlib.oneclass.clips import (
+    FlowSource,
+    FrameSource,
+    Windows,
+    clip_indices,
+    flow_scale,
+    mask_flags,
+    parse_size,
+    playback_clip,
+)
 from vadlib.stores import StoreError, write_store
 
 FRAME_ATTRS = {"source": "test", "fps": 25, "original_size": [8, 12], "stored_size": [8, 12]}

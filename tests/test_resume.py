@@ -17,8 +17,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import PER_VIDEO_STORE, RESULTS, assert_every_store_complete, fingerprint, temporaries
 from vadlib.stores import StoreError, open_store, write_store
+
+from conftest import PER_VIDEO_STORE, RESULTS, assert_every_store_complete, fingerprint, temporaries
 
 ATTRS = {"source": "x.mp4", "fps": 25.0, "original_size": [8, 8], "stored_size": [8, 8]}
 

@@ -65,3 +65,34 @@ def test_the_temporary_of_a_killed_writer_is_removed_by_the_next_one_and_only_it
         tmp.write_text("video,split\nv0,test\n")
     assert path.read_text() == "video,split\nv0,test\n"
     assert leftovers(tmp_path) == sorted(p.name for p in others)
+
+
+STAGE_SCRIPT = """
+import sys
+from types import SimpleNamespace
+from vadlib.runtime import stage
+
+log, device = sys.argv[1], sys.argv[2]
+params = SimpleNamespace(device=device) if device != "none" else SimpleNamespace()
+job = SimpleNamespace(log=[log], threads=1, params=params)
+with stage(job) as claimed:
+    import torch
+    print("device", claimed, "threads", torch.get_num_threads(), "torch" in sys.modules)
+    raise RuntimeError("the stage failed")
+"""
+
+
+@pytest.mark.parametrize("device, shown", [("cpu", "device cpu threads 1"), ("none", "device None threads")])
+def test_a_stage_opens_its_log_threads_and_device_once_for_every_script(tmp_path, device, shown):
+    """``with stage(snakemake) as device``: the job's output and traceback go to its log, the console says
+    where; a rule with a device runs torch on the rule's threads and gets the claimed card (cpu here)."""
+    log = tmp_path / "logs" / "job.log"
+    result = subprocess.run([sys.executable, "-c", STAGE_SCRIPT, str(log), device], capture_output=True, text=True,
+                            env={"OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    text = log.read_text()
+    assert shown in text and "Traceback" in text and "RuntimeError: the stage failed" in text, text
+    assert result.stderr.strip().splitlines()[-2:] == ["RuntimeError: the stage failed",
+                                                      f"(full traceback in {log})"], result.stderr
+    if device == "none":  # no device: the thread count is left as the environment set it
+        assert "threads 2" in text, text

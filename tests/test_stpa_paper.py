@@ -14,8 +14,16 @@ import yaml
 from torch import nn
 
 from vadlib.oneclass.clips import FlowSource, FrameSource
-from vadlib.oneclass.stpa import (COLLAPSE_RANGE, DEFAULTS, Discriminator, aggregate, collapse_note,
-                                  discriminator_notes, train_discriminator, video_scores)
+from vadlib.oneclass.stpa import (
+    COLLAPSE_RANGE,
+    DEFAULTS,
+    Discriminator,
+    aggregate,
+    collapse_note,
+    discriminator_notes,
+    train_discriminator,
+    video_scores,
+)
 from vadlib.stores import write_store
 
 ROOT = Path(__file__).resolve().parents[1]

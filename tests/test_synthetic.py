@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from vadlib.data.synthetic import (ANOMALY_TYPES, SyntheticConfigError, check_config, output_paths,
-                                   plan_videos, render_all, render_arrays, render_video)
+from vadlib.data.synthetic import (
+    ANOMALY_TYPES,
+    SyntheticConfigError,
+    check_config,
+    output_paths,
+    plan_videos,
+    render_all,
+    render_arrays,
+    render_video,
+)
 from vadlib.data.synthetic.camera import Camera
 from vadlib.data.synthetic.figures import person, random_look
 from vadlib.data.synthetic.paint import draw

@@ -35,7 +35,8 @@ PAPER = {
 @pytest.mark.parametrize("section", sorted(PAPER))
 def test_config_defaults_are_the_papers(section):
     for key, value in PAPER[section].items():
-        assert CONFIG[section][key] == value, f"config.yaml {section}.{key} is {CONFIG[section][key]!r}, the paper's is {value!r}"
+        assert CONFIG[section][key] == value, \
+            f"config.yaml {section}.{key} is {CONFIG[section][key]!r}, the paper's is {value!r}"
 
 
 @pytest.mark.parametrize("section, cls", [("mlp", MLPConfig), ("mtvae", MTVAEConfig), ("rtfm", RTFMConfig),

@@ -13,15 +13,22 @@ import pytest
 import yaml
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
-from conftest import ROOT
 from vadlib.data.adapters import AdapterError, build, list_videos, manifest_inputs, prepare
 from vadlib.evaluate.report import evaluate
 from vadlib.evaluate.table import format_table, html_table
-from vadlib.features.importer import (FeatureImportError, annotation_ground_truth, crop_paths, import_params,
-                                      import_video, read_annotations)
+from vadlib.features.importer import (
+    FeatureImportError,
+    annotation_ground_truth,
+    crop_paths,
+    import_params,
+    import_video,
+    read_annotations,
+)
 from vadlib.scores import save_scores
 from vadlib.snippets import snippets_to_frames
 from vadlib.stores import open_store
+
+from conftest import ROOT
 
 ANNOTATIONS = ROOT.parent / "shared" / "data" / "labels" / "xd_violence" / "annotations.txt"
 needs_annotations = pytest.mark.skipif(not ANNOTATIONS.is_file(),
@@ -37,7 +44,8 @@ XD_TRAIN = {"Bad.Boys.1995__#00-26-51_00-27-53_label_B2-0-0": 5, "v=-22tna7KHzI_
             "NewAdd.NBA-2017.12.25_CLE@GSW__#00-00-00_00-21-00_label_A": 4,
             "A.Beautiful.Mind.2001__#00-03-00_00-04-05_label_A": 6}
 XD_TEST = {"v=u5SF4SlqNDQ__#00-00-00_00-01-00_label_G-0-0": 64, "v=U6MC8JJJZSY__#1_label_G-0-0": 50,
-           "A.Beautiful.Mind.2001__#00-25-20_00-29-20_label_A": 6, "A.Beautiful.Mind.2001__#00-40-52_00-42-01_label_A": 4}
+           "A.Beautiful.Mind.2001__#00-25-20_00-29-20_label_A": 6,
+           "A.Beautiful.Mind.2001__#00-40-52_00-42-01_label_A": 4}
 # lines 2 and 199 of the release's annotations.txt (the second names its video with .mp4, as 14 lines do)
 ANNOTATION_LINES = ["v=u5SF4SlqNDQ__#00-00-00_00-01-00_label_G-0-0 624 912 950 1441",
                     "v=U6MC8JJJZSY__#1_label_G-0-0.mp4 150 779"]
@@ -227,7 +235,8 @@ def test_the_release_annotation_builds_gt_npy_of_a_fixture(tmp_path):
     assert len(gt) == 16 * sum(test.values())
     np.testing.assert_array_equal(np.concatenate([from_annotation[safe(v)] for v in test]), gt)
     np.testing.assert_array_equal(np.concatenate([from_gt[safe(v)] for v in test]), gt)
-    assert from_annotation[safe("City.of.God.2002__#01-24-10_01-25-10_label_B2-0-0")][340:].all()  # 340-1090, cut at 640
+    # 340-1090, cut at 640
+    assert from_annotation[safe("City.of.God.2002__#01-24-10_01-25-10_label_B2-0-0")][340:].all()
 
 
 def _drop_lines(path: Path, needle: str) -> None:
@@ -280,7 +289,7 @@ def test_crop_file_mismatches_name_the_file(xd):
                                            rf"features are 2048-d, expected imported.dim = 1024"):
         list_videos(cfg)
     np.save(rgb / f"{name}__4.npy", np.zeros((5, CROPS, DIM), np.float32))
-    with pytest.raises(AdapterError, match=rf"__4.npy\): shape \[5, 5, 1024\] has 3 axes, layout snippet_feature"):
+    with pytest.raises(AdapterError, match=r"__4.npy\): shape \[5, 5, 1024\] has 3 axes, layout snippet_feature"):
         list_videos(cfg)
 
     with pytest.raises(FeatureImportError, match=r"not its 5 crop files in crop order"):

@@ -30,9 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 LOCKS_ENV = "VADLIB_GPU_LOCKS"  # folder of the lock files (default: $TMPDIR/vadlib-gpu-locks-$USER)
 COUNT_ENV = "VADLIB_GPU_COUNT"  # number of cards to assume instead of asking the driver (tests)

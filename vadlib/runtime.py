@@ -7,9 +7,10 @@ import random
 import re
 import shutil
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -74,6 +75,30 @@ def log_to(path: str | None) -> None:
         console.write(f"{kind.__name__}: {value}\n(full traceback in {path})\n")
 
     sys.excepthook = hook
+
+
+@contextmanager
+def stage(job) -> Iterator[str | None]:
+    """Open one job of a rule for its script, the same way in every script: its log, its threads, its card.
+
+    ``job`` is the object Snakemake hands a script (``snakemake``); read from it: ``log[0]`` (this process's
+    output goes there, :func:`log_to`), and for a rule with ``params.device``, ``threads`` (torch's
+    intra-op threads: the rule's ``threads``, which Snakemake counts against ``--cores``) and the device (a
+    free card is claimed for the block, :func:`vadlib.devices.claim_gpu`). Yields the torch device string,
+    or None for a rule without a device.
+    """
+    log_to(job.log[0] if job.log else None)
+    requested = getattr(job.params, "device", None)
+    if requested is None:
+        yield None
+        return
+    import torch
+
+    from vadlib.devices import claim_gpu
+
+    torch.set_num_threads(max(1, int(job.threads)))
+    with claim_gpu(requested) as device:
+        yield device
 
 
 def _remove(path: Path) -> None:

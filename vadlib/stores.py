@@ -17,9 +17,10 @@ import glob
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import zarr
@@ -38,7 +39,8 @@ class StoreError(ValueError):
 class Schema:
     """The written contract of one kind of store.
 
-    ``dims`` names the axes; ``fixed`` maps an axis index to the size it must have (e.g. the two flow
+    ``dims`` names the axes (written as the array's ``dimension_names``, so ``xarray.open_zarr`` opens
+    every store as a labelled dataset); ``fixed`` maps an axis index to the size it must have (e.g. the two flow
     channels); ``dtypes`` lists the accepted dtypes; ``attrs`` the attributes every store must carry.
     """
 
@@ -52,19 +54,19 @@ class Schema:
 
 SCHEMAS: dict[str, Schema] = {
     # uint8 [T, H, W, C] decoded frames.
-    "frames": Schema("frames", ("time", "height", "width", "channel"), ("uint8",),
+    "frames": Schema("frames", ("time", "y", "x", "channel"), ("uint8",),
                      ("source", "fps", "original_size", "stored_size")),
     # [snippets, crops, dim] snippet features (16-frame snippets).
     "features": Schema("features", ("snippet", "crop", "feature"), ("float16", "float32"),
                        ("extractor", "weights", "pretrained", "snippet_len", "preprocessing"),
                        time_chunk=256),
     # [T-1, H, W, 2] optical flow (x, y displacement in pixels of the stored frames).
-    "flow": Schema("flow", ("time", "height", "width", "channel"), ("float16", "float32"),
+    "flow": Schema("flow", ("time", "y", "x", "channel"), ("float16", "float32"),
                    ("method", "parameters"), fixed={3: 2}),
     # [T, H, W] boolean masks.
-    "masks": Schema("masks", ("time", "height", "width"), ("bool",), ("generator", "parameters")),
+    "masks": Schema("masks", ("time", "y", "x"), ("bool",), ("generator", "parameters")),
     # Inpainted frames: like frames.
-    "inpainted": Schema("inpainted", ("time", "height", "width", "channel"), ("uint8",),
+    "inpainted": Schema("inpainted", ("time", "y", "x", "channel"), ("uint8",),
                         ("model", "pretrained", "parameters")),
 }
 
@@ -105,7 +107,7 @@ class StoreWriter:
         self._array = None
         self._written = 0
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         # One job writes a given store at a time (Snakemake locks the working directory), so any other
         # temporary of this path is the leftover of a killed writer: removed, or it would stay forever.
         for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.tmp-*"):
@@ -113,7 +115,8 @@ class StoreWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         group = zarr.open_group(str(self.tmp), mode="w")
         self._array = group.create_array(self.schema.kind, shape=self.shape, chunks=self.chunks,
-                                         dtype=self.dtype, fill_value=0, compressors=COMPRESSOR)
+                                         dtype=self.dtype, fill_value=0, compressors=COMPRESSOR,
+                                         dimension_names=self.schema.dims)
         group.update_attributes(_jsonable({**self.attrs, "kind": self.schema.kind,  # one write, not one per key
                                            "schema_version": SCHEMA_VERSION, "complete": False}))
         self._group = group
@@ -191,7 +194,7 @@ def open_store(path: str | os.PathLike, kind: str, **expect: int) -> Store:
     """Open a store and check it against the schema of ``kind``.
 
     Keyword arguments name axes whose size must match, e.g. ``open_store(p, "features", feature=2048)``
-    or ``open_store(p, "flow", time=T - 1, height=H, width=W)``.
+    or ``open_store(p, "flow", time=T - 1, y=H, x=W)``.
     """
     path = Path(path)
     schema = SCHEMAS[kind]

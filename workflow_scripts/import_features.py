@@ -1,6 +1,6 @@
 """One published .npy feature file -> features store (rule import_features)."""
 from vadlib.features.importer import import_video
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-log_to(snakemake.log[0])
-import_video(snakemake.input.npy, snakemake.output.features, dict(snakemake.params.imported))
+with stage(snakemake):
+    import_video(snakemake.input.npy, snakemake.output.features, dict(snakemake.params.imported))

@@ -2,8 +2,7 @@
 (vadlib.inpaint.example_grid)."""
 
 from vadlib.inpaint import example_grid
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0])
-example_grid(snakemake.input.frames, snakemake.input.masks, snakemake.input.inpainted, snakemake.output.figure)
+with stage(snakemake):
+    example_grid(snakemake.input.frames, snakemake.input.masks, snakemake.input.inpainted, snakemake.output.figure)

@@ -1,6 +1,6 @@
 """Write the manifest and ground truth of a dataset (rule manifest)."""
 from vadlib.data.adapters import prepare
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-log_to(snakemake.log[0])
-prepare(dict(snakemake.params.dataset), snakemake.output.manifest, snakemake.output.truth)
+with stage(snakemake):
+    prepare(dict(snakemake.params.dataset), snakemake.output.manifest, snakemake.output.truth)

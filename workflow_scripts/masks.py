@@ -5,9 +5,8 @@ store); params: ``masks`` (the config section, with ``seed``).
 """
 
 from vadlib.masks import make_masks
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0])
-make_masks(snakemake.input.frames, snakemake.output.masks, dict(snakemake.params.masks),
-           object_masks_path=snakemake.input.get("objects"))
+with stage(snakemake):
+    make_masks(snakemake.input.frames, snakemake.output.masks, dict(snakemake.params.masks),
+               object_masks_path=snakemake.input.get("objects"))

@@ -4,8 +4,7 @@ Inputs: ``flow`` and ``masks``; params: ``mixup`` (the config section, with ``se
 """
 
 from vadlib.flow.mixup import mixup_flow
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0])
-mixup_flow(snakemake.input.flow, snakemake.input.masks, snakemake.output.mixup, dict(snakemake.params.mixup))
+with stage(snakemake):
+    mixup_flow(snakemake.input.flow, snakemake.input.masks, snakemake.output.mixup, dict(snakemake.params.mixup))

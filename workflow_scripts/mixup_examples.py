@@ -2,8 +2,7 @@
 (vadlib.flow.figures.mixup_grid)."""
 
 from vadlib.flow.figures import mixup_grid
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0])
-mixup_grid(snakemake.input.flow, snakemake.input.masks, snakemake.input.mixup, snakemake.output.figure)
+with stage(snakemake):
+    mixup_grid(snakemake.input.flow, snakemake.input.masks, snakemake.input.mixup, snakemake.output.figure)

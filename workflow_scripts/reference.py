@@ -1,8 +1,8 @@
 """Motion-energy reference scores of the test videos (rule reference_scores)."""
 from vadlib.reference import score_reference
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-log_to(snakemake.log[0])
-p = snakemake.params
-score_reference(dict(zip(p.videos, snakemake.input.frames)), snakemake.output.scores, dict(p.reference),
-                list(p.protocols))
+with stage(snakemake):
+    p = snakemake.params
+    score_reference(dict(zip(p.videos, snakemake.input.frames)), snakemake.output.scores, dict(p.reference),
+                    list(p.protocols))

@@ -2,9 +2,9 @@
 (vadlib.evaluate.timings.timings_report)."""
 
 from vadlib.evaluate.timings import timings_report
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0])
-p = snakemake.params
-timings_report(p.folder, dict(p.rules), snakemake.output.table, snakemake.output.figure, snakemake.wildcards.dataset)
+with stage(snakemake):
+    p = snakemake.params
+    timings_report(p.folder, dict(p.rules), snakemake.output.table, snakemake.output.figure,
+                   snakemake.wildcards.dataset)

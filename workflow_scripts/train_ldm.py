@@ -5,14 +5,8 @@ Inputs: ``frames`` (frames stores of the normal training videos); output: the mo
 params: ``train`` (the ``inpaint.train`` section, with ``seed``) and ``device``.
 """
 
-import torch
-
-from vadlib.devices import claim_gpu
 from vadlib.inpaint import train_ldm
-from vadlib.runtime import log_to
+from vadlib.runtime import stage
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-log_to(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-with claim_gpu(snakemake.params.device) as device:
+with stage(snakemake) as device:
     train_ldm(list(snakemake.input.frames), snakemake.output.model, dict(snakemake.params.train), device)

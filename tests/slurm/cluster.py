@@ -199,7 +199,7 @@ class SlurmCluster:
         raise ClusterUnavailable(f"timed out after {timeout or self.startup_timeout:g} s waiting for {what}\n"
                                  f"{self.logs()}")
 
-    def start(self) -> "SlurmCluster":
+    def start(self) -> SlurmCluster:
         ensure_installed()
         self.write_config()
         atexit.register(self.stop)  # daemons never outlive this process, whatever ends it
@@ -232,7 +232,7 @@ class SlurmCluster:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         try:
             return self.start()
         except BaseException:

@@ -13,8 +13,8 @@ written atomically, so a failure never leaves a store behind and never touches o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -183,7 +183,7 @@ def video_info(path: str | Path) -> tuple[int, float, tuple[int, int]]:
     except ImportError:
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
-            raise DecodeError(f"{path}: cannot open the video")
+            raise DecodeError(f"{path}: cannot open the video") from None
         info = (int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), float(capture.get(cv2.CAP_PROP_FPS) or 25.0),
                 (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))))
         capture.release()

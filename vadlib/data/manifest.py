@@ -23,9 +23,9 @@ keyed by video id.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sized
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Mapping, Sized
 
 import numpy as np
 import pandas as pd

@@ -101,7 +101,7 @@ class InpaintingLDM(nn.Module):
                              f"masked-image latent {latent} + mask 1) / {latent}")
 
     @classmethod
-    def build(cls, arch: dict[str, Any]) -> "InpaintingLDM":
+    def build(cls, arch: dict[str, Any]) -> InpaintingLDM:
         """A freshly initialised model of the given architecture (keys of :data:`ARCHITECTURE`)."""
         return cls(build_vqvae(arch), build_unet(arch), ldm_scheduler())
 
@@ -124,7 +124,8 @@ class InpaintingLDM(nn.Module):
         return self.vqvae.decode(latent / self.latent_scale).sample
 
     def condition(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``[masked-image latent, mask on the latent grid]`` for image [B,3,H,W] in [-1, 1], mask [B,1,H,W] in {0, 1}."""
+        """``[masked-image latent, mask on the latent grid]`` for image [B,3,H,W] in [-1, 1], mask [B,1,H,W] in
+        {0, 1}."""
         masked = (1.0 - mask) * (image + 1.0) - 1.0
         cond = self.encode(masked)
         small = F.interpolate(mask, size=cond.shape[-2:], mode="nearest")
@@ -144,7 +145,7 @@ class InpaintingLDM(nn.Module):
         return Path(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike) -> "InpaintingLDM":
+    def from_pretrained(cls, directory: str | os.PathLike) -> InpaintingLDM:
         """Load a diffusers-format model directory (see the module docstring)."""
         directory = Path(directory)
         if not directory.is_dir():

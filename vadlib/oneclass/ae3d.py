@@ -16,7 +16,7 @@ its skip connections through memory modules there).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn

@@ -23,8 +23,8 @@ its label is 1; otherwise it is played at the normal rate (stride 1, label 0).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np

@@ -45,7 +45,7 @@ gradient error") states the aim of the gradient difference loss of Liu et al.'s 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

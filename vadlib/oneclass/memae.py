@@ -31,8 +31,8 @@ combine; the mean keeps it on the scale of one memory's).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

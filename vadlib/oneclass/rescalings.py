@@ -12,7 +12,7 @@ A constant series (zero range) maps to zeros: it carries no evidence either way.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -20,7 +20,7 @@ evaluation can carry into ``auc.json``, and optional ``extra`` meta (e.g. how ea
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 

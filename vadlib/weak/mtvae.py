@@ -69,7 +69,8 @@ class MTVAE(nn.Module):
         return self.decoders[which](z)
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
         """``mu + eps * exp(logvar / 2)``; with a (CPU) ``generator`` the noise is drawn on the CPU, so a
         seed gives the same numbers on every device."""
         if generator is None:

@@ -11,43 +11,52 @@ Every function dispatches on the dataset config's ``adapter`` key:
 - :func:`prepare` builds and writes ``manifest.csv`` and ``ground_truth.npz``.
 
 Every dataset config has ``adapter``, ``root`` and ``protocols`` (default: all the adapter supports);
-each adapter's own keys and their defaults are ``REGISTRY[name].defaults`` (paths relative to root).
+each adapter's own keys and their defaults are ``get_adapter(cfg).defaults`` (paths relative to root).
 The adapter ``features`` reads published snippet features (the RTFM layout) instead of videos.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from vadlib.data.adapters import features, shanghaitech, synthetic, ucf_crime, ucsd_avenue
 from vadlib.data.adapters.base import Adapter, AdapterError, GroundTruth, is_test
 from vadlib.data.manifest import VideoEntry, save_ground_truth, write_manifest
 
-REGISTRY: dict[str, Adapter] = {a.name: a for a in (
-    synthetic.ADAPTER,
-    shanghaitech.ADAPTER,
-    ucsd_avenue.PED2,
-    ucsd_avenue.AVENUE,
-    ucf_crime.ADAPTER,
-    features.ADAPTER,
-)}
-ADAPTERS: tuple[str, ...] = tuple(REGISTRY)
+# adapter name -> (module of this package, its attribute). A module is imported when a dataset uses its
+# adapter, so a dataset's manifest runs its own adapter's code only (and is re-made when that changes:
+# the rule hashes :func:`adapter_module` with its script, vadlib.codehash).
+MODULES: dict[str, tuple[str, str]] = {
+    "synthetic": ("synthetic", "ADAPTER"),
+    "shanghaitech": ("shanghaitech", "ADAPTER"),
+    "ped2": ("ucsd_avenue", "PED2"),
+    "avenue": ("ucsd_avenue", "AVENUE"),
+    "ucf_crime": ("ucf_crime", "ADAPTER"),
+    "features": ("features", "ADAPTER"),
+}
+ADAPTERS: tuple[str, ...] = tuple(MODULES)
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
-__all__ = ["ADAPTERS", "REGISTRY", "Adapter", "AdapterError", "get_adapter", "list_videos", "build", "prepare",
-           "manifest_inputs"]
+__all__ = ["ADAPTERS", "MODULES", "Adapter", "AdapterError", "adapter_module", "get_adapter", "list_videos", "build",
+           "prepare", "manifest_inputs"]
+
+
+def adapter_module(dataset_cfg: Mapping[str, Any]) -> str:
+    """The module that defines the dataset's adapter, e.g. ``vadlib.data.adapters.ucsd_avenue``."""
+    name = dataset_cfg.get("adapter")
+    if name not in MODULES:
+        raise AdapterError(f"dataset config: field 'adapter' is {name!r}; expected one of {list(ADAPTERS)}")
+    return f"{__name__}.{MODULES[name][0]}"
 
 
 def get_adapter(dataset_cfg: Mapping[str, Any]) -> Adapter:
-    name = dataset_cfg.get("adapter")
-    if name not in REGISTRY:
-        raise AdapterError(f"dataset config: field 'adapter' is {name!r}; expected one of {list(ADAPTERS)}")
-    return REGISTRY[name]
+    return getattr(importlib.import_module(adapter_module(dataset_cfg)), MODULES[dataset_cfg["adapter"]][1])
 
 
 def _check_ids(entries: list[VideoEntry], adapter: str) -> None:

@@ -30,9 +30,10 @@ one-class method and no method that reads frames applies.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from vadlib.data.adapters.base import Adapter, AdapterError, GroundTruth, Source, check_splits
 from vadlib.data.manifest import VideoEntry

@@ -24,8 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
-from vadlib.data.adapters.base import (VIDEO_SUFFIXES, Adapter, AdapterError, GroundTruth, Source, check_splits,
-                                       fill_frame_counts, frame_labels, is_test, read_lines, scan_sources, select)
+from vadlib.data.adapters.base import (
+    VIDEO_SUFFIXES,
+    Adapter,
+    AdapterError,
+    GroundTruth,
+    Source,
+    check_splits,
+    fill_frame_counts,
+    frame_labels,
+    is_test,
+    read_lines,
+    scan_sources,
+    select,
+)
 from vadlib.data.manifest import VideoEntry
 
 DEFAULTS = {

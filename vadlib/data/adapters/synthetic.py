@@ -18,8 +18,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vadlib.data.adapters.base import (Adapter, AdapterError, GroundTruth, Source, check_splits,
-                                       fill_frame_counts, interval_labels, is_test, select)
+from vadlib.data.adapters.base import (
+    Adapter,
+    AdapterError,
+    GroundTruth,
+    Source,
+    check_splits,
+    fill_frame_counts,
+    interval_labels,
+    is_test,
+    select,
+)
 from vadlib.data.manifest import SPLITS, VideoEntry
 
 DEFAULTS = {"synthetic": None}  # the generator's config section (vadlib.data.synthetic)

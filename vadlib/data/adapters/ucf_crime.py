@@ -43,8 +43,17 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from vadlib.data.adapters.base import (VIDEO_SUFFIXES, Adapter, AdapterError, GroundTruth, Source, check_splits,
-                                       fill_frame_counts, interval_labels, read_lines)
+from vadlib.data.adapters.base import (
+    VIDEO_SUFFIXES,
+    Adapter,
+    AdapterError,
+    GroundTruth,
+    Source,
+    check_splits,
+    fill_frame_counts,
+    interval_labels,
+    read_lines,
+)
 from vadlib.data.manifest import VideoEntry
 
 DEFAULTS = {

@@ -45,14 +45,23 @@ and set by ``build``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
-from vadlib.data.adapters.base import (Adapter, AdapterError, GroundTruth, Source, check_splits,
-                                       fill_frame_counts, frame_labels, interval_labels, scan_sources)
+from vadlib.data.adapters.base import (
+    Adapter,
+    AdapterError,
+    GroundTruth,
+    Source,
+    check_splits,
+    fill_frame_counts,
+    frame_labels,
+    interval_labels,
+    scan_sources,
+)
 from vadlib.data.manifest import VideoEntry
 
 PED2_DEFAULTS = {

@@ -20,7 +20,7 @@ abandoned_obj  a person puts a bag down by the walkway and walks on; the bag sta
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

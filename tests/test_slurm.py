@@ -206,14 +206,12 @@ def test_tiny_pipeline_runs_through_slurm(cluster, tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     # The node's GPUs are fake (character devices standing in for cards), so the GPU stages run on the
     # CPU; the trained detectors stay off to keep the run within CI's budget (the local end-to-end tests
-    # run them): this test is about the jobs going through SLURM. Four videos (one of each split and
-    # label) are enough for it.
+    # run them): this test is about the jobs going through SLURM.
     (workdir / "slurm_test.yaml").write_text(
         "device: cpu\nmethods: {mlp: false, mlp_mtvae: false, rtfm: false, rtfm_mtvae: false, lanet: false, "
-        "luss: false, memae_cvae: false, stpa: false}\n"
-        "datasets: {synthetic: {synthetic: {train_normal: 1, train_abnormal: 1, test_normal: 1, test_abnormal: 1}}}\n")
-    # 2 videos per group job: the 4 videos make 2 group jobs, one per CPU of the node
-    out = run_snakemake(cluster, workdir, "--group-components", "per_video=2", "--configfile",
+        "luss: false, memae_cvae: false, stpa: false}\n")
+    # 5 videos per group job: the 9 videos make 2 group jobs, one per CPU of the node
+    out = run_snakemake(cluster, workdir, "--group-components", "per_video=5", "--configfile",
                         "config/test.yaml", "slurm_test.yaml", "--", TARGET)
     report = json.loads((workdir / TARGET).read_text())
     assert any(r["label"] == "reference" and r["auc"] > 0.5 for r in report["rows"]), report["rows"]

@@ -85,6 +85,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import cpu_name  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "gpu.json"
 DEFAULT_PED2 = ROOT.parent / "shared" / "data" / "ped2"
 
@@ -225,14 +227,6 @@ def run_stage(name: str, fn: Callable[[dict, float], dict], ctx: dict, budget: f
 
 
 # --- machine ----------------------------------------------------------------------------------------
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
-
 
 def peak_tflops(name: str) -> tuple[float | None, str | None]:
     """The dense fp16/bf16 peak of a card from :data:`PEAK_DENSE_TFLOPS` and the entry that matched."""

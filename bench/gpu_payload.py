@@ -47,6 +47,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import cpu_name  # noqa: E402
 
 DEFAULT_OUT = ROOT / "bench" / "gpu_payload"
 DEFAULT_PED2 = ROOT.parent / "shared" / "data" / "ped2"
@@ -148,14 +151,6 @@ def pack_ped2(root: Path, out: Path, quality: int = JPEG_QUALITY, size: int = PE
              labels=labels, meta=np.asarray(json.dumps(meta)))
     print(f"  ped2.npz: {len(videos)} videos, {n_frames} frames, {path.stat().st_size / 2**20:.1f} MiB")
     return {**meta, "bytes": path.stat().st_size}
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 def tvl1_pairs(height: int, width: int, pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -67,6 +67,18 @@ def protocol_name(protocol: str) -> str:
     return PROTOCOLS.get(protocol, protocol)
 
 
+def panel_grid(count: int, ncols: int, width: float, height: float,
+               extra_height: float = 0.0) -> tuple[Figure, np.ndarray]:
+    """A figure of ``count`` panels of ``width`` x ``height`` inches in rows of ``ncols`` (at least one
+    row), the cells past ``count`` hidden; ``extra_height`` inches more for titles and legends."""
+    nrows = max(1, math.ceil(count / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + extra_height), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[count:]:
+        ax.set_axis_off()
+    return fig, axes
+
+
 def _roc_axes(ax: plt.Axes, title: str) -> None:
     ax.plot([0, 1], [0, 1], ls=":", c="0.6", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01), aspect="equal")
@@ -113,11 +125,7 @@ def components_figure(curves: Sequence[Curve], title: str) -> Figure:
     for c in curves:
         groups.setdefault((c.method, c.protocol), []).append(c)
     groups = {key: rows for key, rows in groups.items() if len(rows) > 1}
-    ncols = min(2, max(1, len(groups)))
-    nrows = max(1, math.ceil(len(groups) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, 3.6 * nrows), squeeze=False, layout="constrained")
-    for ax in axes.flat[len(groups):]:
-        ax.set_axis_off()
+    fig, axes = panel_grid(len(groups), min(2, max(1, len(groups))), 5.6, 3.6)
     if not groups:
         axes[0, 0].text(0.5, 0.5, "no method has score components", ha="center", va="center")
     for ax, ((method, protocol), rows) in zip(axes.flat, groups.items()):
@@ -156,12 +164,7 @@ def timeline_figure(videos: Sequence[str], truth: Mapping[str, np.ndarray],
     methods = dict(methods or {label: label for label in scores})
     colours = colours or method_colours([methods[label] for label in scores])
     n = max(1, len(videos))
-    ncols = 1 if n <= 3 else 2 if n <= 12 else 3
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 1.5 * nrows + 1.2), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(videos):]:
-        ax.set_axis_off()
+    fig, axes = panel_grid(len(videos), 1 if n <= 3 else 2 if n <= 12 else 3, 6.4, 1.5, extra_height=1.2)
     for ax, video in zip(axes.flat, videos):
         for start, stop in intervals(truth[video]):
             ax.axvspan(start, stop, color="0.55", alpha=0.25, lw=0)

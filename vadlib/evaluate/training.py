@@ -23,7 +23,6 @@ positive losses span a decade or more.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,11 +32,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from vadlib.evaluate.figures import distinct_colours  # noqa: E402
+from vadlib.evaluate.figures import distinct_colours, panel_grid  # noqa: E402
 from vadlib.runtime import save_figure  # noqa: E402
 
 LDM_SIDECAR = "vadlib_ldm.json"
@@ -130,11 +128,7 @@ def spans_decades(series: Sequence[Series]) -> bool:
 
 def training_figure(models: Sequence[ModelCurves], title: str) -> Figure:
     """One panel per model: the loss of each of its stages against the epoch (or step)."""
-    ncols = min(3, max(1, len(models)))
-    nrows = max(1, math.ceil(len(models) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.1 * nrows), squeeze=False, layout="constrained")
-    for ax in axes.flat[len(models):]:
-        ax.set_axis_off()
+    fig, axes = panel_grid(len(models), min(3, max(1, len(models))), 4.4, 3.1)
     if not models:
         axes[0, 0].text(0.5, 0.5, "no trained model", ha="center", va="center")
     for ax, model in zip(axes.flat, models):

@@ -104,6 +104,24 @@ def _first(keys, n: int = 5) -> str:
     return ", ".join(keys[:n]) + (f" (and {len(keys) - n} more)" if len(keys) > n else "")
 
 
+def fit_problems(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
+                 optional: set[str] = frozenset()) -> list[str]:
+    """How a loaded state dict fails the network's (``expected``): missing keys (beyond ``optional``),
+    unexpected keys, shape mismatches; empty when it fits."""
+    missing = expected.keys() - state.keys() - optional
+    unexpected = state.keys() - expected.keys()
+    shapes = [f"{k} {list(state[k].shape)} vs {list(v.shape)}" for k, v in expected.items()
+              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {_first(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys {_first(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatches (file vs network) {_first(shapes)}")
+    return problems
+
+
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
     """Load a pytorchvideo model-zoo checkpoint (state dict under ``model_state``) into ``model``."""
     path = Path(path)
@@ -118,18 +136,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
         raise WeightsError(f"{path}: expected a dict with the state dict under {CHECKPOINT_KEY!r}, "
                            f"found {found}")
     state = checkpoint[CHECKPOINT_KEY]
-    expected = model.state_dict()
-    missing = expected.keys() - state.keys()
-    unexpected = state.keys() - expected.keys()
-    shapes = [f"{k} {list(state[k].shape)} vs {list(v.shape)}" for k, v in expected.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {_first(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys {_first(unexpected)}")
-    if shapes:
-        problems.append(f"shape mismatches (file vs network) {_first(shapes)}")
+    problems = fit_problems(model.state_dict(), state)
     if problems:
         raise WeightsError(f"{path}: the checkpoint does not fit pytorchvideo's i3d_r50: "
                            + "; ".join(problems))

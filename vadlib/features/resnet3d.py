@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from vadlib.features.i3d import FEATURE_DIM, WeightsError, _first
+from vadlib.features.i3d import FEATURE_DIM, WeightsError, fit_problems
 
 NUM_CLASSES = 400
 #: ``(width, blocks, spatial stride, temporal kernel of each block's conv1: 1 + 2 x flag)`` per layer.
@@ -150,17 +150,7 @@ def load_resnet3d_checkpoint(model: I3DResNet50, path: str | os.PathLike) -> Non
                            f"i3d_r50_kinetics.pth), found {found} (config key features.i3d.backbone)")
     expected = model.state_dict()
     optional = {k for k in expected if k.endswith(".num_batches_tracked")}
-    missing = expected.keys() - state.keys() - optional
-    unexpected = state.keys() - expected.keys()
-    shapes = [f"{k} {list(state[k].shape)} vs {list(v.shape)}" for k, v in expected.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {_first(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys {_first(unexpected)}")
-    if shapes:
-        problems.append(f"shape mismatches (file vs network) {_first(shapes)}")
+    problems = fit_problems(expected, state, optional)
     if problems:
         raise WeightsError(f"{path}: the checkpoint does not fit pytorch-resnet3d's I3Res50 "
                            f"(features.i3d.backbone: resnet3d): " + "; ".join(problems))
